@@ -83,10 +83,6 @@ export function newStats(): VrrpStats {
 }
 
 /** VRRP states, numbered as keepalived's JSON dump numbers them. */
-export const enum VrrpState {
-  INIT = 0,
-  BACKUP = 1,
-  MASTER = 2,
-  FAULT = 3,
-}
+export const VrrpState = { INIT: 0, BACKUP: 1, MASTER: 2, FAULT: 3 } as const;
+export type VrrpState = (typeof VrrpState)[keyof typeof VrrpState];
 export const STATE_NAMES = ["INIT", "BACKUP", "MASTER", "FAULT"] as const;
