@@ -1,0 +1,583 @@
+/**
+ * The state machine of one VRRP instance (RFC 3768 / 5798 as keepalived runs it, reference
+ * §2.6), sans I/O: every input is a method call carrying `now` (monotonic ms), every side
+ * effect is a returned `VrrpAction`, and the one timer the daemon must arm is `nextDeadline()`.
+ */
+import { AnnounceSchedule, DEFAULT_GARP_PARAMS } from "./garp-schedule.ts";
+import type { AnnounceReason, GarpParams } from "./garp-schedule.ts";
+import {
+  DEFAULT_DOWN_TIMER_ADVERTS, PRIO_OWNER, PRIO_STOP, csToMs, effectivePriority,
+  masterDownIntervalMs, skewTimeMs, stallLimitMs,
+} from "./timing.ts";
+import { STATE_NAMES, VrrpState, newStats } from "./types.ts";
+import type { Family, VrrpStats, VrrpVersion } from "./types.ts";
+
+/** Everything the state machine needs from the configuration, already validated. */
+export interface InstanceParams {
+  /** Instance name, used as the `(NAME)` log prefix. */
+  name: string;
+  version: VrrpVersion;
+  vrid: number;
+  family: Family;
+  /** Configured priority 1..255 (255 = address owner). */
+  basePriority: number;
+  /** Configured advert interval in centiseconds, already rounded for the version. */
+  adverIntCs: number;
+  /** `state`: only the initial wish. */
+  wantState: "MASTER" | "BACKUP";
+  nopreempt: boolean;
+  /** `preempt_delay` in ms (0 = none). */
+  preemptDelayMs: number;
+  /** `down_timer_adverts` (RFC: 3). */
+  downTimerAdverts: number;
+  /** Our source address (as sent in adverts), used for the equal-priority tie break. */
+  sourceAddress: string;
+  lowerPrioNoAdvert: boolean;
+  higherPrioSendAdvert: boolean;
+  /** Drop every received advert when we are the owner (strict mode default for 255). */
+  ownerIgnoreAdverts: boolean;
+  garp: GarpParams;
+  /** `timer_expired_backup PRIO` (highest other priority; 0 = off; needs nopreempt). */
+  timerExpiredBackupPrio: number;
+}
+
+/** keepalived's defaults for everything except name and addresses; override what you need. */
+export function instanceParams(overrides: Partial<InstanceParams> & Pick<InstanceParams, "name" | "sourceAddress">): InstanceParams {
+  return {
+    version: 2,
+    vrid: 51,
+    family: "inet",
+    basePriority: 100,
+    adverIntCs: 100,
+    wantState: "BACKUP",
+    nopreempt: false,
+    preemptDelayMs: 0,
+    downTimerAdverts: DEFAULT_DOWN_TIMER_ADVERTS,
+    lowerPrioNoAdvert: false,
+    higherPrioSendAdvert: false,
+    ownerIgnoreAdverts: false,
+    garp: { ...DEFAULT_GARP_PARAMS },
+    timerExpiredBackupPrio: 0,
+    ...overrides,
+  };
+}
+
+/** A received advert that passed the codec's validation (reference §2.6 steps 1–13). */
+export interface RxAdvert {
+  /** Source address of the IP packet. */
+  src: string;
+  priority: number;
+  /** Advertised interval in centiseconds (v2: seconds × 100). */
+  adverIntCs: number;
+}
+
+/** Why the state changed; the daemon maps these onto notifies, SNMP reasons and logs. */
+export type TransitionReason =
+  | "startup" // INIT → BACKUP/FAULT
+  | "master-down" // down timer expired: the master stopped advertising
+  | "priority-zero" // down timer expired after the master resigned (priority 0)
+  | "preempt" // down timer expired while we ignored a lower-priority master (or owner start)
+  | "higher-priority" // MASTER heard a better advert
+  | "fault" // a fault reason appeared
+  | "fault-cleared" // the last fault reason went away
+  | "stall" // timer_expired_backup: we stalled too long to still be master
+  | "stop"; // instance stopped (→ INIT); the daemon reports STOP
+
+export type LogLevel = "info" | "warning" | "debug";
+
+/** Side effects requested by the state machine, to be performed in order. */
+export type VrrpAction =
+  /** Send one advert now with this priority (0 = resign) and interval. */
+  | { type: "send-advert"; priority: number; adverIntCs: number }
+  /** Install VIPs, eVIPs, virtual routes/rules (and no_accept firewall rules). */
+  | { type: "add-addresses" }
+  /** Remove what add-addresses installed and drop this instance's queued GARP/NA. */
+  | { type: "remove-addresses" }
+  /** Send `rounds` rounds of GARP/NA for every VIP and eVIP (through the pacer). */
+  | { type: "announce"; reason: AnnounceReason; rounds: number }
+  | { type: "state-change"; from: VrrpState; to: VrrpState; reason: TransitionReason }
+  /** A MASTER heard a lower-priority advert (notify_master_rx_lower_pri / FIFO MASTER_RX_LOWER_PRI). */
+  | { type: "master-rx-lower-prio"; src: string; priority: number }
+  /** The effective priority changed (FIFO MASTER_PRIORITY / BACKUP_PRIORITY). */
+  | { type: "priority-change"; from: number; to: number }
+  | { type: "log"; level: LogLevel; message: string };
+
+/** Decides whether an instance whose down timer expired may become MASTER (sync groups veto). */
+export type CanGoMaster = (instance: VrrpInstance) => boolean;
+
+/**
+ * Compares two IP addresses as big-endian numbers (IPv6 word by word): −1, 0 or 1.
+ * Addresses of different families compare as equal (keepalived's sanity rule).
+ */
+export function compareIp(a: string, b: string): -1 | 0 | 1 {
+  const x = ipWords(a);
+  const y = ipWords(b);
+  if (x === undefined || y === undefined || x.length !== y.length) return 0;
+  for (let i = 0; i < x.length; i++) {
+    if (x[i]! !== y[i]!) return x[i]! < y[i]! ? -1 : 1;
+  }
+  return 0;
+}
+
+/** Parses IPv4 into one 32-bit word or IPv6 into eight 16-bit words; undefined if malformed. */
+function ipWords(s: string): number[] | undefined {
+  if (!s.includes(":")) {
+    const parts = s.split(".");
+    if (parts.length !== 4) return undefined;
+    let v = 0;
+    for (const p of parts) {
+      if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
+      v = v * 256 + Number(p);
+    }
+    return [v];
+  }
+  const pct = s.indexOf("%");
+  let text = pct >= 0 ? s.slice(0, pct) : s;
+  const lastColon = text.lastIndexOf(":");
+  const last = text.slice(lastColon + 1);
+  if (last.includes(".")) {
+    // Embedded IPv4 tail (::ffff:192.0.2.1): rewrite it as two hex words.
+    const v4 = ipWords(last);
+    if (v4 === undefined) return undefined;
+    const w = v4[0]!;
+    text = `${text.slice(0, lastColon + 1)}${Math.floor(w / 65536).toString(16)}:${(w % 65536).toString(16)}`;
+  }
+  const halves = text.split("::");
+  if (halves.length > 2) return undefined;
+  const parse = (h: string): number[] | undefined => {
+    if (h === "") return [];
+    const out: number[] = [];
+    for (const word of h.split(":")) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(word)) return undefined;
+      out.push(parseInt(word, 16));
+    }
+    return out;
+  };
+  const head = parse(halves[0]!);
+  const rest = halves.length === 2 ? parse(halves[1]!) : [];
+  if (head === undefined || rest === undefined) return undefined;
+  const explicit = head.length + rest.length;
+  if (halves.length === 1 ? explicit !== 8 : explicit > 7) return undefined;
+  return [...head, ...new Array<number>(8 - explicit).fill(0), ...rest];
+}
+
+/** One VRRP instance. Construct, call `start(now)`, then feed it events and timer expiries. */
+export class VrrpInstance {
+  readonly params: Readonly<InstanceParams>;
+  readonly stats: VrrpStats = newStats();
+
+  #state: VrrpState = VrrpState.INIT;
+  /** Tracker-adjusted, clamped priority; what we advertise and compare. */
+  #effectivePriority: number;
+  /** The interval we currently time the master with (v3: the master's advertised one). */
+  #masterAdverIntCs: number;
+  /** Length of the down timer as last (re)started; a shift base for priority changes. */
+  #msDownTimerMs = 0;
+  /** BACKUP: when the master is declared down. MASTER: when the next advert is due. */
+  #deadline: number | undefined;
+  #masterAddress: string | undefined;
+  #masterPriority = 0;
+  /** preempt_delay: when the delay ends (undefined = not started). */
+  #preemptUntil: number | undefined;
+  #lastAdvertSentAt: number | undefined;
+  #faults = new Set<string>();
+  /** The instance would be MASTER if a sync group let it (its down timer expired). */
+  #wantsMaster = false;
+  #nextMasterReason: TransitionReason = "master-down";
+  #announce: AnnounceSchedule;
+  #canGoMaster: CanGoMaster;
+
+  constructor(params: InstanceParams, canGoMaster: CanGoMaster = () => true) {
+    this.params = { ...params, garp: { ...params.garp } };
+    this.#effectivePriority = params.basePriority;
+    this.#masterAdverIntCs = params.adverIntCs;
+    this.#announce = new AnnounceSchedule(params.garp);
+    this.#canGoMaster = canGoMaster;
+  }
+
+  /** Current state. */
+  get state(): VrrpState {
+    return this.#state;
+  }
+  /** Effective priority (what we advertise). */
+  get effectivePriority(): number {
+    return this.#effectivePriority;
+  }
+  /** Master_Adver_Interval in centiseconds. */
+  get masterAdverIntCs(): number {
+    return this.#masterAdverIntCs;
+  }
+  /** Address of the master we last accepted (or saw) adverts from. */
+  get masterAddress(): string | undefined {
+    return this.#masterAddress;
+  }
+  /** Priority of the master we last accepted adverts from. */
+  get masterPriority(): number {
+    return this.#masterPriority;
+  }
+  /** True while the down timer has expired but a sync group held us in BACKUP. */
+  get wantsMaster(): boolean {
+    return this.#wantsMaster;
+  }
+  /** Active fault reasons. */
+  get faults(): ReadonlySet<string> {
+    return this.#faults;
+  }
+
+  /** Replaces the "may I go MASTER now?" predicate (for sync groups). */
+  setCanGoMaster(fn: CanGoMaster): void {
+    this.#canGoMaster = fn;
+  }
+
+  /** Current Skew_Time in ms (owner uses 255, others the effective priority). */
+  skewTimeMs(): number {
+    return skewTimeMs(this.params.version, this.#timerPriority(), this.#masterAdverIntCs);
+  }
+
+  /** Current Master_Down_Interval in ms. */
+  masterDownIntervalMs(): number {
+    return masterDownIntervalMs(this.params.version, this.#timerPriority(), this.#masterAdverIntCs, this.params.downTimerAdverts);
+  }
+
+  /** The earliest absolute time (ms) at which `onTimer` must be called, if any. */
+  nextDeadline(): number | undefined {
+    const a = this.#deadline;
+    const b = this.#state === VrrpState.MASTER ? this.#announce.nextDeadline() : undefined;
+    if (a === undefined) return b;
+    if (b === undefined) return a;
+    return Math.min(a, b);
+  }
+
+  /** Leaves INIT: FAULT if a fault is already known, owner+MASTER at once, else BACKUP. */
+  start(now: number): VrrpAction[] {
+    if (this.#state !== VrrpState.INIT) return [];
+    const out: VrrpAction[] = [];
+    const p = this.params;
+    this.#masterAdverIntCs = p.adverIntCs;
+    this.#masterAddress = undefined;
+    this.#preemptUntil = undefined;
+    this.#wantsMaster = false;
+    if (this.#faults.size > 0) {
+      this.#deadline = undefined;
+      this.#log(out, "info", "Entering FAULT STATE (init)");
+      this.#setState(out, VrrpState.FAULT, "startup");
+    } else if (p.basePriority === PRIO_OWNER && p.wantState === "MASTER") {
+      // The owner becomes master by timing out of BACKUP almost at once (keepalived: 1 µs),
+      // without a BACKUP notify.
+      this.#state = VrrpState.BACKUP;
+      this.#msDownTimerMs = 0.001;
+      this.#deadline = now + this.#msDownTimerMs;
+      this.#nextMasterReason = "preempt";
+    } else {
+      this.#msDownTimerMs = this.masterDownIntervalMs();
+      this.#deadline = now + this.#msDownTimerMs;
+      this.#nextMasterReason = "master-down";
+      this.#log(out, "info", "Entering BACKUP STATE (init)");
+      this.#setState(out, VrrpState.BACKUP, "startup");
+    }
+    return out;
+  }
+
+  /** A validated advert for our VRID arrived. Ignored in INIT and FAULT. */
+  onAdvert(now: number, adv: RxAdvert): VrrpAction[] {
+    const out: VrrpAction[] = [];
+    if (this.#state === VrrpState.MASTER) this.#checkStall(now, out);
+    if (this.#state !== VrrpState.BACKUP && this.#state !== VrrpState.MASTER) return out;
+    if (this.params.ownerIgnoreAdverts && this.params.basePriority === PRIO_OWNER) return out;
+    this.stats.advert_rcvd++;
+    if (adv.priority === PRIO_STOP) this.stats.pri_zero_rcvd++;
+    if (this.#state === VrrpState.BACKUP) this.#backupRx(now, adv, out);
+    else this.#masterRx(now, adv, out);
+    return out;
+  }
+
+  /** The deadline from `nextDeadline()` has been reached (calling it early is harmless). */
+  onTimer(now: number): VrrpAction[] {
+    const out: VrrpAction[] = [];
+    if (this.#state === VrrpState.MASTER) {
+      this.#checkStall(now, out);
+    }
+    if (this.#state === VrrpState.MASTER) {
+      for (const r of this.#announce.due(now)) out.push({ type: "announce", reason: r.reason, rounds: r.rounds });
+    }
+    if (this.#deadline === undefined || now < this.#deadline) return out;
+    if (this.#state === VrrpState.BACKUP) {
+      this.#gotoMaster(now, out);
+    } else if (this.#state === VrrpState.MASTER) {
+      this.#sendAdvert(now, this.#effectivePriority, out);
+      const period = csToMs(this.params.adverIntCs);
+      // Anchored to the previous deadline so adverts don't drift; after a stall, restart from now.
+      const next = this.#deadline + period;
+      this.#deadline = next > now ? next : now + period;
+    }
+    return out;
+  }
+
+  /**
+   * Sets the tracker total (base ± weights). The effective priority is that clamped to
+   * [1,254] (owner: always 255). While BACKUP the running down timer moves by the change
+   * in Master_Down_Interval; a MASTER's next advert carries the new priority.
+   */
+  setTotalPriority(now: number, total: number): VrrpAction[] {
+    void now;
+    const out: VrrpAction[] = [];
+    const next = effectivePriority(this.params.basePriority, total);
+    const prev = this.#effectivePriority;
+    if (next === prev) return out;
+    const oldMdi = this.masterDownIntervalMs();
+    this.#effectivePriority = next;
+    const delta = this.masterDownIntervalMs() - oldMdi;
+    this.#log(out, "info", `Changing effective priority from ${prev} to ${next}`);
+    if (this.#state === VrrpState.BACKUP && this.#deadline !== undefined) {
+      this.#msDownTimerMs = Math.max(0, this.#msDownTimerMs + delta);
+      this.#deadline += delta;
+    }
+    out.push({ type: "priority-change", from: prev, to: next });
+    return out;
+  }
+
+  /**
+   * Raises (`on`) or clears a named fault reason (interface down, weight-0 tracker failed,
+   * ...). The first reason puts the instance in FAULT (a MASTER resigns with priority 0);
+   * clearing the last one brings it back to BACKUP.
+   */
+  setFault(now: number, reason: string, on: boolean): VrrpAction[] {
+    const out: VrrpAction[] = [];
+    if (on) {
+      if (this.#faults.has(reason)) return out;
+      this.#faults.add(reason);
+      if (this.#faults.size > 1 || this.#state === VrrpState.INIT || this.#state === VrrpState.FAULT) return out;
+      this.#wantsMaster = false;
+      if (this.#state === VrrpState.MASTER) {
+        this.#log(out, "info", "Entering FAULT STATE");
+        this.#sendAdvert(now, PRIO_STOP, out);
+        this.#leaveMaster(out, VrrpState.FAULT, "fault");
+      } else {
+        this.#log(out, "info", "Entering FAULT STATE");
+        this.#setState(out, VrrpState.FAULT, "fault");
+      }
+      this.#masterAdverIntCs = this.params.adverIntCs;
+      this.#msDownTimerMs = this.masterDownIntervalMs();
+      this.#deadline = undefined;
+      return out;
+    }
+    if (!this.#faults.delete(reason)) return out;
+    if (this.#faults.size > 0 || this.#state !== VrrpState.FAULT) return out;
+    const p = this.params;
+    this.#masterAdverIntCs = p.adverIntCs;
+    this.#preemptUntil = undefined;
+    this.#masterAddress = undefined;
+    if (p.basePriority === PRIO_OWNER && p.wantState === "MASTER") {
+      // The owner only waits one interval (plus skew) to hear whether someone else is master.
+      this.#msDownTimerMs = csToMs(this.#masterAdverIntCs) + this.skewTimeMs();
+      this.#nextMasterReason = "preempt";
+    } else {
+      this.#msDownTimerMs = this.masterDownIntervalMs();
+      this.#nextMasterReason = "master-down";
+    }
+    this.#deadline = now + this.#msDownTimerMs;
+    this.#log(out, "info", "Entering BACKUP STATE");
+    this.#setState(out, VrrpState.BACKUP, "fault-cleared");
+    return out;
+  }
+
+  /** Stops the instance (shutdown/removal): a MASTER resigns with a priority-0 advert. Ends in INIT. */
+  stop(now: number): VrrpAction[] {
+    const out: VrrpAction[] = [];
+    if (this.#state === VrrpState.INIT) return out;
+    if (this.#state === VrrpState.MASTER) {
+      this.#sendAdvert(now, PRIO_STOP, out);
+      this.#log(out, "debug", "sent 0 priority");
+      this.#announce.cancel();
+      out.push({ type: "remove-addresses" });
+      this.stats.release_master++;
+    }
+    this.#deadline = undefined;
+    this.#wantsMaster = false;
+    this.#setState(out, VrrpState.INIT, "stop");
+    return out;
+  }
+
+  // ---- internals ------------------------------------------------------------------------
+
+  #timerPriority(): number {
+    return this.params.basePriority === PRIO_OWNER ? PRIO_OWNER : this.#effectivePriority;
+  }
+
+  #log(out: VrrpAction[], level: LogLevel, msg: string): void {
+    out.push({ type: "log", level, message: `(${this.params.name}) ${msg}` });
+  }
+
+  #setState(out: VrrpAction[], to: VrrpState, reason: TransitionReason): void {
+    const from = this.#state;
+    this.#state = to;
+    out.push({ type: "state-change", from, to, reason });
+  }
+
+  #sendAdvert(now: number, priority: number, out: VrrpAction[]): void {
+    out.push({ type: "send-advert", priority, adverIntCs: this.params.adverIntCs });
+    this.stats.advert_sent++;
+    if (priority === PRIO_STOP) this.stats.pri_zero_sent++;
+    this.#lastAdvertSentAt = now;
+  }
+
+  /** (Re)starts the BACKUP down timer at the full Master_Down_Interval. */
+  #restartDownTimer(now: number): void {
+    this.#msDownTimerMs = this.masterDownIntervalMs();
+    this.#deadline = now + this.#msDownTimerMs;
+  }
+
+  #adoptInterval(out: VrrpAction[], cs: number): void {
+    if (this.params.version !== 3 || cs === this.#masterAdverIntCs || cs <= 0) return;
+    this.#log(out, "debug", `advertisement interval updated from ${csToMs(this.#masterAdverIntCs)}ms to ${csToMs(cs)}ms by master`);
+    this.#masterAdverIntCs = cs;
+  }
+
+  #backupRx(now: number, adv: RxAdvert, out: VrrpAction[]): void {
+    const p = this.params;
+    if (adv.priority === PRIO_STOP) {
+      this.#log(out, "info", "Backup received priority 0 advertisement");
+      this.#msDownTimerMs = this.skewTimeMs();
+      this.#deadline = now + this.#msDownTimerMs;
+      this.#nextMasterReason = "priority-zero";
+      return;
+    }
+    const preemptDelayRunning = p.preemptDelayMs > 0 && (this.#preemptUntil === undefined || this.#preemptUntil > now);
+    if (p.nopreempt || adv.priority >= this.#effectivePriority || preemptDelayRunning) {
+      this.#adoptInterval(out, adv.adverIntCs);
+      this.#restartDownTimer(now);
+      this.#masterAddress = adv.src;
+      this.#masterPriority = adv.priority;
+      this.#nextMasterReason = "master-down";
+      if (p.preemptDelayMs > 0) {
+        if (adv.priority >= this.#effectivePriority) {
+          if (this.#preemptUntil !== undefined) this.#log(out, "debug", "stop preempt delay");
+          this.#preemptUntil = undefined;
+        } else if (this.#preemptUntil === undefined) {
+          this.#log(out, "debug", `start preempt delay (${(p.preemptDelayMs / 1000).toFixed(6)})`);
+          this.#preemptUntil = now + p.preemptDelayMs;
+        }
+      }
+      // A higher-priority master exists: we no longer want MASTER even if a group held us.
+      this.#wantsMaster = false;
+      return;
+    }
+    // Lower priority and we may preempt: let the down timer run out.
+    this.#log(out, "info", `received lower priority (${adv.priority}) advert from ${adv.src} - discarding`);
+    this.#masterAddress = adv.src;
+    this.#nextMasterReason = "preempt";
+  }
+
+  #masterRx(now: number, adv: RxAdvert, out: VrrpAction[]): void {
+    const p = this.params;
+    const ours = this.#effectivePriority;
+    const addrCmp = compareIp(adv.src, p.sourceAddress);
+    const higher = adv.priority > ours || (adv.priority === ours && addrCmp > 0);
+    const lower = adv.priority < ours || (adv.priority === ours && addrCmp < 0);
+
+    if (adv.priority === PRIO_STOP || (p.higherPrioSendAdvert && higher)) {
+      this.#sendAdvert(now, ours, out);
+      this.#deadline = now + csToMs(p.adverIntCs);
+      if (adv.priority === PRIO_STOP) {
+        this.#log(out, "debug", "Master received priority 0 message");
+        return;
+      }
+    }
+    if (adv.priority === ours) {
+      if (addrCmp === 0) {
+        this.#log(out, "warning", "WARNING - equal priority advert received from remote host with our IP address.");
+      } else if (ours === PRIO_OWNER) {
+        this.#log(out, "warning", `CONFIGURATION ERROR: local instance and ${adv.src} are both configured as address owner, please resolve`);
+      }
+    }
+    if (lower) {
+      this.#log(out, "info", `Received advert from ${adv.src} with lower priority ${adv.priority}, ours ${ours}${p.lowerPrioNoAdvert ? "" : ", forcing new election"}`);
+      if (!p.lowerPrioNoAdvert) {
+        this.#sendAdvert(now, ours, out);
+        this.#deadline = now + csToMs(p.adverIntCs);
+      }
+      for (const r of this.#announce.lowerPriority(now)) out.push({ type: "announce", reason: r.reason, rounds: r.rounds });
+      out.push({ type: "master-rx-lower-prio", src: adv.src, priority: adv.priority });
+      return;
+    }
+    if (higher) {
+      if (adv.priority > ours && p.basePriority !== PRIO_OWNER) {
+        this.#log(out, "info", `Master received advert from ${adv.src} with higher priority ${adv.priority}, ours ${ours}`);
+      } else {
+        this.#log(out, "info", `Master received advert from ${adv.src} with same priority ${adv.priority} but higher IP address than ours`);
+      }
+      this.#adoptInterval(out, adv.adverIntCs);
+      this.#masterAddress = adv.src;
+      this.#masterPriority = adv.priority;
+      this.#log(out, "info", "Entering BACKUP STATE");
+      this.#leaveMaster(out, VrrpState.BACKUP, "higher-priority");
+      this.#preemptUntil = undefined;
+      this.#nextMasterReason = "master-down";
+      this.#restartDownTimer(now);
+    }
+    // Equal priority from our own address: warned above, otherwise ignored.
+  }
+
+  /** Common part of MASTER → BACKUP/FAULT: drop addresses and bursts, then report. */
+  #leaveMaster(out: VrrpAction[], to: VrrpState, reason: TransitionReason): void {
+    this.#announce.cancel();
+    out.push({ type: "remove-addresses" });
+    this.stats.release_master++;
+    this.#setState(out, to, reason);
+  }
+
+  /** BACKUP down timer expired: become MASTER unless a sync group says to wait. */
+  #gotoMaster(now: number, out: VrrpAction[]): void {
+    if (!this.#canGoMaster(this)) {
+      // Held in BACKUP by the group: keep waiting, re-arming the same down timer.
+      this.#wantsMaster = true;
+      this.#deadline = now + this.#msDownTimerMs;
+      return;
+    }
+    this.#becomeMaster(now, out, this.#nextMasterReason);
+  }
+
+  /**
+   * BACKUP → MASTER: advert first (so the old master drops the VIPs before our GARPs),
+   * then addresses, then the GARP/NA burst, then the report.
+   */
+  #becomeMaster(now: number, out: VrrpAction[], reason: TransitionReason): void {
+    const p = this.params;
+    this.#wantsMaster = false;
+    this.#masterAdverIntCs = p.adverIntCs;
+    this.#sendAdvert(now, this.#effectivePriority, out);
+    this.#deadline = now + csToMs(p.adverIntCs);
+    this.#log(out, "info", "Entering MASTER STATE");
+    this.stats.become_master++;
+    out.push({ type: "add-addresses" });
+    for (const r of this.#announce.becomeMaster(now)) out.push({ type: "announce", reason: r.reason, rounds: r.rounds });
+    this.#masterAddress = p.sourceAddress;
+    this.#masterPriority = this.#effectivePriority;
+    this.#setState(out, VrrpState.MASTER, reason);
+  }
+
+  /**
+   * timer_expired_backup: if we (a nopreempt MASTER) have not sent an advert for longer than
+   * the configured other router needs to take over, assume it did and step down.
+   */
+  #checkStall(now: number, out: VrrpAction[]): void {
+    const p = this.params;
+    if (p.timerExpiredBackupPrio <= 0 || this.#lastAdvertSentAt === undefined) return;
+    const limit = stallLimitMs(p.version, p.adverIntCs, p.timerExpiredBackupPrio);
+    const silent = now - this.#lastAdvertSentAt;
+    if (silent < limit) return;
+    const late = Math.max(0, silent - csToMs(p.adverIntCs)) / 1000;
+    out.push({ type: "log", level: "info", message: `VRRP thread timer expired ${late.toFixed(6)} seconds ago` });
+    this.#log(out, "info", "Entering BACKUP STATE");
+    this.#leaveMaster(out, VrrpState.BACKUP, "stall");
+    this.#preemptUntil = undefined;
+    this.#masterAdverIntCs = p.adverIntCs;
+    this.#nextMasterReason = "master-down";
+    this.#restartDownTimer(now);
+  }
+}
+
+/** Human name of a state ("MASTER"), for logs and status output. */
+export function stateName(s: VrrpState): string {
+  return STATE_NAMES[s];
+}
