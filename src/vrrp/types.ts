@@ -68,6 +68,10 @@ export interface VrrpStats {
   mcast_mode_err: number;
   unicast_src_err: number;
   ah_seq_err: number;
+  /** AH whose next header is not VRRP (keepalived ignores these silently). */
+  ah_next_header_err: number;
+  /** Dropped because we are the address owner with owner_ignore_adverts. */
+  owner_ignored: number;
 }
 
 export type StatName = keyof VrrpStats;
@@ -79,6 +83,7 @@ export function newStats(): VrrpStats {
     addr_list_err: 0, invalid_authtype: 0, authtype_mismatch: 0, auth_failure: 0,
     pri_zero_rcvd: 0, pri_zero_sent: 0,
     version_err: 0, checksum_err: 0, vrid_err: 0, mcast_mode_err: 0, unicast_src_err: 0, ah_seq_err: 0,
+    ah_next_header_err: 0, owner_ignored: 0,
   };
 }
 
