@@ -3,6 +3,7 @@
  * §2.6), sans I/O: every input is a method call carrying `now` (monotonic ms), every side
  * effect is a returned `VrrpAction`, and the one timer the daemon must arm is `nextDeadline()`.
  */
+import { compareAddr, parseIp } from "../net/addr.ts";
 import { AnnounceSchedule, DEFAULT_GARP_PARAMS } from "./garp-schedule.ts";
 import type { AnnounceReason, GarpParams } from "./garp-schedule.ts";
 import {
@@ -107,58 +108,14 @@ export type CanGoMaster = (instance: VrrpInstance) => boolean;
 
 /**
  * Compares two IP addresses as big-endian numbers (IPv6 word by word): −1, 0 or 1.
- * Addresses of different families compare as equal (keepalived's sanity rule).
+ * Unparsable addresses or different families compare as equal (keepalived's sanity rule).
  */
 export function compareIp(a: string, b: string): -1 | 0 | 1 {
-  const x = ipWords(a);
-  const y = ipWords(b);
-  if (x === undefined || y === undefined || x.length !== y.length) return 0;
-  for (let i = 0; i < x.length; i++) {
-    if (x[i]! !== y[i]!) return x[i]! < y[i]! ? -1 : 1;
-  }
-  return 0;
-}
-
-/** Parses IPv4 into one 32-bit word or IPv6 into eight 16-bit words; undefined if malformed. */
-function ipWords(s: string): number[] | undefined {
-  if (!s.includes(":")) {
-    const parts = s.split(".");
-    if (parts.length !== 4) return undefined;
-    let v = 0;
-    for (const p of parts) {
-      if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
-      v = v * 256 + Number(p);
-    }
-    return [v];
-  }
-  const pct = s.indexOf("%");
-  let text = pct >= 0 ? s.slice(0, pct) : s;
-  const lastColon = text.lastIndexOf(":");
-  const last = text.slice(lastColon + 1);
-  if (last.includes(".")) {
-    // Embedded IPv4 tail (::ffff:192.0.2.1): rewrite it as two hex words.
-    const v4 = ipWords(last);
-    if (v4 === undefined) return undefined;
-    const w = v4[0]!;
-    text = `${text.slice(0, lastColon + 1)}${Math.floor(w / 65536).toString(16)}:${(w % 65536).toString(16)}`;
-  }
-  const halves = text.split("::");
-  if (halves.length > 2) return undefined;
-  const parse = (h: string): number[] | undefined => {
-    if (h === "") return [];
-    const out: number[] = [];
-    for (const word of h.split(":")) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(word)) return undefined;
-      out.push(parseInt(word, 16));
-    }
-    return out;
-  };
-  const head = parse(halves[0]!);
-  const rest = halves.length === 2 ? parse(halves[1]!) : [];
-  if (head === undefined || rest === undefined) return undefined;
-  const explicit = head.length + rest.length;
-  if (halves.length === 1 ? explicit !== 8 : explicit > 7) return undefined;
-  return [...head, ...new Array<number>(8 - explicit).fill(0), ...rest];
+  const x = parseIp(a);
+  const y = parseIp(b);
+  if (x === null || y === null || x.family !== y.family) return 0;
+  const c = compareAddr(x.bytes, y.bytes);
+  return c < 0 ? -1 : c > 0 ? 1 : 0;
 }
 
 /** One VRRP instance. Construct, call `start(now)`, then feed it events and timer expiries. */
