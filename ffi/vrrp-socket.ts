@@ -269,10 +269,10 @@ function openV4Rx(o: VrrpSocketOptions, ifindex: number, opened: number[]): numb
   bindToDevice(fd, o.ifname);
   if (o.rcvbuf) setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, o.rcvbuf, "SO_RCVBUF");
   setsockoptInt(fd, IPPROTO_IP, IP_PKTINFO, 1, "IP_PKTINFO");
+  // Only groups joined on this socket (none in unicast mode), not every group on the host.
+  setsockoptInt(fd, IPPROTO_IP, IP_MULTICAST_ALL, 0, "IP_MULTICAST_ALL");
   if (!o.unicast) {
     const group = o.group ?? VRRP_GROUP_V4;
-    // Only the groups joined on this socket, not every group joined on the host.
-    setsockoptInt(fd, IPPROTO_IP, IP_MULTICAST_ALL, 0, "IP_MULTICAST_ALL");
     setsockoptBuf(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, ipMreqn(group, undefined, ifindex), "IP_ADD_MEMBERSHIP");
     // keepalived binds the multicast socket to the group: unicast proto-112 packets stay out.
     bind(fd, sockaddrIn(group));
@@ -313,8 +313,9 @@ function openV6(o: VrrpSocketOptions, ifindex: number, opened: number[]): number
   setsockoptInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 255, "IPV6_MULTICAST_HOPS");
   setsockoptInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0, "IPV6_MULTICAST_LOOP");
   if (o.unicastHops !== undefined) setsockoptInt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, o.unicastHops, "IPV6_UNICAST_HOPS");
+  // Only groups joined on this socket (none in unicast mode), not every group on the host.
+  setsockoptInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0, "IPV6_MULTICAST_ALL");
   if (!o.unicast) {
-    setsockoptInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0, "IPV6_MULTICAST_ALL");
     const mreq = alloc(20); // struct ipv6_mreq {in6_addr group; int ifindex}
     mreq.set(parseIPv6(o.group ?? VRRP_GROUP_V6), 0);
     view(mreq).setInt32(16, ifindex, true);
