@@ -4,7 +4,8 @@
  */
 
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from "../net/addr.ts";
-import { encodeAhHeader, AH_HEADER_LEN, signAh } from "./ah.ts";
+import { AH_HEADER_LEN, decodeAhHeader, encodeAhHeader, signAh } from "./ah.ts";
+import type { AhHeader } from "./ah.ts";
 import { IPPROTO_AH, IPPROTO_VRRP, ipv4HeaderChecksum, vrrpChecksum } from "./checksum.ts";
 import type { VrrpChecksumContext } from "./checksum.ts";
 import { AUTH_AH, AUTH_NONE } from "./types.ts";
@@ -232,4 +233,29 @@ export function buildIpv4Advert(a: AdvertFields, opts: Ipv4AdvertOptions): Uint8
 /** The PDU our IPv6 socket sends: checksum zero, the kernel fills it in (IPV6_CHECKSUM offset 6). */
 export function buildIpv6Advert(a: AdvertFields): Uint8Array {
   return encodePdu(a, "inet6");
+}
+
+/** A complete IPv4 advert split into its parts. */
+export interface Ipv4Advert {
+  ip: Ipv4Header;
+  ah: AhHeader | null;
+  advert: Advert;
+  /** The PDU bytes (exactly the advert's length). */
+  pdu: Uint8Array;
+}
+
+/**
+ * Splits a complete IPv4 packet (header [+ AH] + PDU) without judging it: no checksum,
+ * TTL or auth checks (see validate.ts for those). Fails, never throws, on short input.
+ */
+export function decodeIpv4Advert(packet: Uint8Array): DecodeResult<Ipv4Advert> {
+  const ip = decodeIpv4Header(packet);
+  if (!ip) return { ok: false, error: "not a complete IPv4 header" };
+  const ah = ip.protocol === IPPROTO_AH ? decodeAhHeader(packet, ip.headerLen) : null;
+  if (ip.protocol === IPPROTO_AH && !ah) return { ok: false, error: "truncated AH header" };
+  const off = ip.headerLen + (ah ? AH_HEADER_LEN : 0);
+  const d = decodePdu(packet.subarray(off), "inet");
+  if (!d.ok) return d;
+  const pdu = packet.slice(off, off + pduLength("inet", d.value.version, d.value.count));
+  return { ok: true, value: { ip, ah, advert: d.value, pdu } };
 }

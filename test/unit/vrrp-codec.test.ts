@@ -6,7 +6,7 @@ import {
   internetChecksum, ipv4HeaderChecksum, ipv4PseudoHeader, ipv6PseudoHeader, vrrpChecksum, vrrpChecksumOk,
 } from "../../src/vrrp/checksum.ts";
 import {
-  buildIpv4Advert, buildIpv6Advert, decodeIpv4Header, decodePdu, encodeAdvert, encodePdu, nextIpId, passwordBytes,
+  buildIpv4Advert, buildIpv6Advert, decodeIpv4Advert, decodeIpv4Header, decodePdu, encodeAdvert, encodePdu, nextIpId, passwordBytes,
 } from "../../src/vrrp/codec.ts";
 import type { AdvertFields } from "../../src/vrrp/codec.ts";
 import { AUTH_AH, AUTH_NONE, AUTH_PASS } from "../../src/vrrp/types.ts";
@@ -137,6 +137,11 @@ describe("golden keepalived captures", () => {
           { src, dst: "224.0.0.18", id: ip.id, ah: ah ? { key: KEY, seq: ah.seq, unicast: false } : undefined },
         );
         expect(Buffer.from(rebuilt).toString("hex")).toBe(Buffer.from(c.ip).toString("hex"));
+        const split = decodeIpv4Advert(c.ip);
+        if (!split.ok) throw new Error(split.error);
+        expect(split.value.advert).toEqual(a);
+        expect(split.value.ah?.seq).toBe(ah?.seq);
+        expect(split.value.pdu).toEqual(pdu.slice());
       } else {
         const hdr = c.ip.subarray(0, 40);
         expect(hdr[0]! >> 4).toBe(6);
@@ -241,6 +246,10 @@ describe("PDU encoding", () => {
     expect((decodePdu(v3, "inet") as { ok: true; value: Advert }).value.adverIntCs).toBe(100);
   });
   test("decode reports short input instead of throwing", () => {
+    const full = buildIpv4Advert({ version: 2, vrid: 1, priority: 1, adverIntCs: 100, addresses: ["192.0.2.1"] },
+      { src: "192.0.2.11", dst: "224.0.0.18", id: 1, ah: { key: KEY, seq: 1, unicast: false } });
+    for (let n = 0; n < full.length; n++) expect(decodeIpv4Advert(full.subarray(0, n)).ok).toBe(false);
+    expect(decodeIpv4Advert(full).ok).toBe(true);
     expect(decodePdu(new Uint8Array(7), "inet").ok).toBe(false);
     const v2 = encodePdu({ version: 2, vrid: 1, priority: 100, adverIntCs: 100, addresses: ["192.0.2.1", "192.0.2.2"] }, "inet");
     expect(decodePdu(v2.subarray(0, v2.length - 1), "inet").ok).toBe(false);
