@@ -5,6 +5,7 @@
  * malformed input of any kind yields a drop, never an exception.
  */
 
+import { timingSafeEqual } from "node:crypto";
 import { addrEqual, formatIPv4, isMulticast, parseIp, parseIPv4 } from "../net/addr.ts";
 import { AH_HEADER_LEN, decodeAhHeader, verifyAh } from "./ah.ts";
 import type { AhHeader } from "./ah.ts";
@@ -14,7 +15,6 @@ import {
   decodeIpv4Header, decodePdu, pduLength, VRRP_AUTH_LEN, VRRP_HEADER_LEN, VRRP_MCAST_V4, VRRP_TTL, VRRP_TYPE_ADVERT,
 } from "./codec.ts";
 import type { Ipv4Header } from "./codec.ts";
-import { timingSafeEqual } from "node:crypto";
 import { AUTH_AH, AUTH_NONE, AUTH_PASS } from "./types.ts";
 import type { Advert, AuthType, Family, RxMeta, StatName, VrrpVersion } from "./types.ts";
 
