@@ -235,14 +235,16 @@ export class VrrpInstance {
     return out;
   }
 
-  /** A validated advert for our VRID arrived. Ignored in INIT and FAULT. */
+  /**
+   * A validated advert for our VRID arrived. Ignored in INIT and FAULT. Receive counters
+   * (advert_rcvd, pri_zero_rcvd, ...) are counted by validation, not here.
+   */
   onAdvert(now: number, adv: RxAdvert): VrrpAction[] {
     const out: VrrpAction[] = [];
     if (this.#state === VrrpState.MASTER) this.#checkStall(now, out);
     if (this.#state !== VrrpState.BACKUP && this.#state !== VrrpState.MASTER) return out;
+    // Normally already dropped by validation (owner_ignored); kept so the core is safe alone.
     if (this.params.ownerIgnoreAdverts && this.params.basePriority === PRIO_OWNER) return out;
-    this.stats.advert_rcvd++;
-    if (adv.priority === PRIO_STOP) this.stats.pri_zero_rcvd++;
     if (this.#state === VrrpState.BACKUP) this.#backupRx(now, adv, out);
     else this.#masterRx(now, adv, out);
     return out;

@@ -129,11 +129,20 @@ describe.each(SEEDS)("seed %d", (seed) => {
       expect(lan.masters()).toEqual(["r1"]);
       lan.run(lan.rand() * ivl);
       const stoppedAt = lan.now;
+      const roundsBefore = lan.routers.get("r2")!.announceRounds;
       lan.stop("r1");
       lan.run(mdi(prof, 100));
       const took = becameMasterAt(lan, "r2", stoppedAt)!;
       expect(took - stoppedAt).toBeLessThanOrEqual(skewTimeMs(prof.version ?? 2, 180, prof.adverIntCs ?? 100) + link.delayMs + link.jitterMs + 1e-6);
       expect(lan.masters()).toEqual(["r2"]);
+      expect(lan.routers.get("r1")!.hasVips).toBe(false);
+      // New master announces: 5 rounds at once, 5 more after garp_master_delay (5 s).
+      // (r2 may have been master briefly during the staggered boot, so count from the stop.)
+      const r2 = lan.routers.get("r2")!;
+      lan.runUntil(took + 4999);
+      expect(r2.announceRounds - roundsBefore).toBe(5);
+      lan.runUntil(took + 5001);
+      expect(r2.announceRounds - roundsBefore).toBe(10);
       expectConsistent(lan);
     });
 
