@@ -103,6 +103,26 @@ export type VrrpAction =
   | { type: "priority-change"; from: number; to: number }
   | { type: "log"; level: LogLevel; message: string };
 
+/** What `snapshot()` returns. */
+export interface InstanceSnapshot {
+  name: string;
+  vrid: number;
+  version: VrrpVersion;
+  family: Family;
+  state: string;
+  wantsMaster: boolean;
+  basePriority: number;
+  effectivePriority: number;
+  adverIntCs: number;
+  masterAdverIntCs: number;
+  masterAddress: string | undefined;
+  masterPriority: number;
+  faults: string[];
+  nextDeadline: number | undefined;
+  lastAdvertSentAt: number | undefined;
+  stats: VrrpStats;
+}
+
 /** Decides whether an instance whose down timer expired may become MASTER (sync groups veto). */
 export type CanGoMaster = (instance: VrrpInstance) => boolean;
 
@@ -179,6 +199,29 @@ export class VrrpInstance {
   /** Active fault reasons. */
   get faults(): ReadonlySet<string> {
     return this.#faults;
+  }
+
+  /** Plain-data view of the instance for status output and JSON dumps. */
+  snapshot(): InstanceSnapshot {
+    const p = this.params;
+    return {
+      name: p.name,
+      vrid: p.vrid,
+      version: p.version,
+      family: p.family,
+      state: stateName(this.#state),
+      wantsMaster: this.#wantsMaster,
+      basePriority: p.basePriority,
+      effectivePriority: this.#effectivePriority,
+      adverIntCs: p.adverIntCs,
+      masterAdverIntCs: this.#masterAdverIntCs,
+      masterAddress: this.#masterAddress,
+      masterPriority: this.#masterPriority,
+      faults: [...this.#faults],
+      nextDeadline: this.nextDeadline(),
+      lastAdvertSentAt: this.#lastAdvertSentAt,
+      stats: { ...this.stats },
+    };
   }
 
   /** Replaces the "may I go MASTER now?" predicate (for sync groups). */

@@ -464,6 +464,21 @@ describe("timer_expired_backup", () => {
   });
 });
 
+describe("snapshot", () => {
+  test("reports state, priorities, master and counters as plain data", () => {
+    const i = mk({ version: 3 });
+    i.start(0);
+    i.onAdvert(50, { src: PEER_HIGH, priority: 180, adverIntCs: 200 });
+    i.setFault(60, "eth0", true);
+    const s = i.snapshot();
+    expect(s).toMatchObject({
+      name: "VI_1", state: "FAULT", basePriority: 100, effectivePriority: 100, adverIntCs: 100,
+      masterAddress: PEER_HIGH, masterPriority: 180, faults: ["eth0"], nextDeadline: undefined,
+    });
+    expect(JSON.parse(JSON.stringify(s)).stats.advert_sent).toBe(0);
+  });
+});
+
 describe("compareIp", () => {
   test("big-endian numeric order", () => {
     expect(compareIp("192.0.2.9", "192.0.2.10")).toBe(-1);
