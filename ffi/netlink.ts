@@ -265,7 +265,7 @@ export function parseNlError(msg: NlMsg): NlErrorInfo {
   if (p.length < 4) return { errno: 0, requestType: 0, requestSeq: 0 };
   const v = view(p);
   const err = v.getInt32(0, true);
-  const info: NlErrorInfo = { errno: -err, requestType: 0, requestSeq: 0 };
+  const info: NlErrorInfo = { errno: err === 0 ? 0 : -err, requestType: 0, requestSeq: 0 };
   if (p.length < 4 + NLMSG_HDRLEN) return info;
   const reqLen = v.getUint32(4, true);
   info.requestType = v.getUint16(8, true);
@@ -282,7 +282,8 @@ export function parseNlError(msg: NlMsg): NlErrorInfo {
 /** The error int (and ext-ack text) of an NLMSG_DONE that ends a dump. */
 export function parseNlDone(msg: NlMsg): NlErrorInfo {
   const p = msg.payload;
-  const info: NlErrorInfo = { errno: p.length >= 4 ? -view(p).getInt32(0, true) : 0, requestType: 0, requestSeq: msg.seq };
+  const err = p.length >= 4 ? view(p).getInt32(0, true) : 0;
+  const info: NlErrorInfo = { errno: err === 0 ? 0 : -err, requestType: 0, requestSeq: msg.seq };
   if (msg.flags & NLM_F_ACK_TLVS) info.extAckMsg = NlAttrs.parse(p, 4).str(NLMSGERR_ATTR_MSG);
   return info;
 }

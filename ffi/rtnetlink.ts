@@ -297,6 +297,7 @@ export interface RtMonitorOptions {
 export class RtMonitor {
   readonly sock: NetlinkSocket;
   #watcher: FdWatcher;
+  #onEvent: (ev: RtEvent) => void;
 
   constructor(watcher: FdWatcher, onEvent: (ev: RtEvent) => void, o: RtMonitorOptions = {}) {
     this.sock = new NetlinkSocket(NETLINK_ROUTE, {
@@ -305,14 +306,18 @@ export class RtMonitor {
       rcvbuf: o.rcvbuf ?? 1 << 20,
     });
     this.#watcher = watcher;
-    watcher.watch(this.sock.fd, () => {
-      const { messages, overrun } = this.sock.drain();
-      for (const m of messages) {
-        const ev = decodeRtEvent(m);
-        if (ev) onEvent(ev);
-      }
-      if (overrun) onEvent({ kind: "resync" });
-    });
+    this.#onEvent = onEvent;
+    watcher.watch(this.sock.fd, () => this.poll());
+  }
+
+  /** Reads and dispatches everything queued; the watcher calls this, tests may too. */
+  poll(): void {
+    const { messages, overrun } = this.sock.drain();
+    for (const m of messages) {
+      const ev = decodeRtEvent(m);
+      if (ev) this.#onEvent(ev);
+    }
+    if (overrun) this.#onEvent({ kind: "resync" });
   }
 
   close(): void {
