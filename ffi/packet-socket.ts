@@ -10,6 +10,7 @@ import {
 
 export const IFF_UP = 0x1, IFF_BROADCAST = 0x2, IFF_LOOPBACK = 0x8, IFF_POINTOPOINT = 0x10;
 export const IFF_RUNNING = 0x40, IFF_NOARP = 0x80, IFF_PROMISC = 0x100, IFF_MULTICAST = 0x1000;
+/** Only in rtnetlink's 32-bit ifi_flags (LinkInfo.flags); SIOCGIFFLAGS returns 16 bits. */
 export const IFF_LOWER_UP = 0x10000;
 
 /** A send-only AF_PACKET socket bound to one interface. Errors are thrown as SysError. */
