@@ -16,6 +16,10 @@ export interface Command {
 /** Every command, in the order `vipd help` lists them. */
 export const commands: Readonly<Record<string, Command>> = {
   version: { summary: "print version, git revision and target", load: () => import("./version.ts") },
+  check: { summary: "validate a config like keepalived -t (exit 0/3/4/5/6)", load: () => import("./check.ts") },
+  convert: { summary: "print a config as YAML or keepalived.conf", load: () => import("./convert.ts") },
+  "dump-config": { summary: "print the resolved config model as JSON", load: () => import("./dump-config.ts") },
+  schema: { summary: "print the JSON Schema of the YAML config", load: () => import("./schema.ts") },
   help: { summary: "list commands", load: async () => ({ main: helpMain }) },
 };
 

@@ -20,6 +20,8 @@ export interface Diagnostic {
    * "fatal" means the config cannot run (exit 3); other errors mean it would run (exit 4).
    */
   fatal?: boolean;
+  /** A stable identifier for diagnostics that tools act on (e.g. "unknown-keyword"). */
+  code?: string;
 }
 
 /** Collects diagnostics in the order they are found. */
@@ -29,8 +31,8 @@ export class Diagnostics {
   error(pos: SourcePos, message: string, expected?: string, fatal = false): void {
     this.items.push({ severity: "error", pos, message, expected, fatal: fatal || undefined });
   }
-  warning(pos: SourcePos, message: string, expected?: string): void {
-    this.items.push({ severity: "warning", pos, message, expected });
+  warning(pos: SourcePos, message: string, expected?: string, code?: string): void {
+    this.items.push({ severity: "warning", pos, message, expected, code });
   }
   info(pos: SourcePos, message: string): void {
     this.items.push({ severity: "info", pos, message });
