@@ -46,8 +46,8 @@ export const INCLUDE_BRACE = 8;
 const INCLUDE_ALL = INCLUDE_READ | INCLUDE_MATCH | INCLUDE_WILDCARD | INCLUDE_BRACE;
 
 /** Limits that turn runaway input into errors instead of hangs. */
-const MAX_SUBSTITUTIONS_PER_LINE = 10_000;
-const MAX_LINE_LENGTH = 1 << 20;
+const MAX_SUBSTITUTIONS_PER_LINE = 2_000;
+const MAX_LINE_LENGTH = 1 << 16;
 const MAX_RECHECK_ROUNDS = 1_000;
 const MAX_SEQ_ITERATIONS = 1_000_000;
 const MAX_GENERATED_LINES = 5_000_000;
@@ -441,6 +441,7 @@ export class Preprocessor {
       }
       if (buf.text[0] === "~" || !buf.text.includes("$")) return buf;
       const sub = this.substitute(buf, true);
+      if (sub.failed) return null; // reported; a half-substituted line would only add noise
       if (!sub.changed) return sub.line;
       buf = stripComment(sub.line).line;
       if (buf.text.length === 0) return null;
@@ -566,12 +567,13 @@ export class Preprocessor {
    * resumes at the start of each replacement, so values are substituted recursively.
    * A multi-line definition contributes its first line; the rest is pushed as a source.
    */
-  private substitute(line: SourceLine, allowMultiline: boolean): { line: SourceLine; changed: boolean } {
+  private substitute(line: SourceLine, allowMultiline: boolean): { line: SourceLine; changed: boolean; failed: boolean } {
     let text = line.text;
-    if (!text.includes("$")) return { line, changed: false };
+    if (!text.includes("$")) return { line, changed: false, failed: false };
     let cols: number[] = [];
     for (let i = 0; i < text.length; i++) cols.push(posAt(line, i).col);
     let changed = false;
+    let failed = false;
     let count = 0;
     let i = text.indexOf("$");
     while (i >= 0 && i + 1 < text.length) {
@@ -583,6 +585,7 @@ export class Preprocessor {
       }
       if (++count > MAX_SUBSTITUTIONS_PER_LINE || text.length > MAX_LINE_LENGTH) {
         this.diagnostics.error({ file: line.file, line: line.line, col: cols[i] }, "parameter substitution recursion limit exceeded", "definitions that do not refer to themselves");
+        failed = true;
         break;
       }
       const refCol = cols[i];
@@ -603,8 +606,8 @@ export class Preprocessor {
       if (value.replace(/^[ \t]+/, "").startsWith("~")) break;
       i = text.indexOf("$", i);
     }
-    if (!changed) return { line, changed };
-    return { line: { text, file: line.file, line: line.line, cols, colBase: line.colBase }, changed };
+    if (!changed) return { line, changed, failed };
+    return { line: { text, file: line.file, line: line.line, cols, colBase: line.colBase }, changed, failed };
   }
 
   /** Parses `~SEQ(var, [start,] [step,] end) text` / `~SEQx(...)` and pushes the sequence. */
@@ -629,6 +632,7 @@ export class Preprocessor {
     const close = t.indexOf(")", p);
     if (close < 0) return bad(`~SEQ missing terminating ')' '${t}'`);
     const sub = this.substitute(sliceLine(buf, p, close + 1), false);
+    if (sub.failed) return;
     const args = sub.line.text;
     const nums: number[] = [];
     let q = 0;
