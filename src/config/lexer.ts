@@ -160,7 +160,8 @@ export function decodeEscape(t: string, i: number): { ch: string; next: number }
 /**
  * Splits a line into tokens. Blanks separate words; `#`/`!` outside quotes end the line;
  * `"..."` and `'...'` quote (escapes resolved inside), and quoted and unquoted pieces
- * that touch form one word; `\#` and `\!` outside quotes are literal; unquoted `{` and
+ * that touch form one word; outside quotes `\#`, `\!`, `\"`, `\'`, `\{`, `\}` are those
+ * literal characters (other backslashes stay as written); unquoted `{` and
  * `}` are tokens of their own even when touching a word. A token's position is that of
  * its first source character (the opening quote when it starts quoted).
  */
@@ -214,8 +215,11 @@ export function tokenize(l: SourceLine): { tokens: Token[]; errors: LexError[] }
         continue;
       }
       if (isBlank(ch) || ch === "{" || ch === "}" || ch === "#" || ch === "!") break;
-      if (ch === "\\" && (t[i + 1] === "#" || t[i + 1] === "!")) {
-        text += t[i + 1];
+      if (ch === "\\" && i + 1 < n) {
+        // Outside quotes a backslash protects the next character from being a comment,
+        // quote or brace (as stripComment/findBrace assume) and is dropped only then.
+        const nx = t[i + 1];
+        text += '#!"\'{}'.includes(nx) ? nx : ch + nx;
         i += 2;
         continue;
       }

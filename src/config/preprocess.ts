@@ -843,7 +843,7 @@ export class Preprocessor {
       try {
         text = this.host.readFile(path);
       } catch (e) {
-        const err = e as { code?: string; message?: string };
+        const err = (typeof e === "object" && e !== null ? e : { message: String(e) }) as { code?: string; message?: string };
         if (err.code === "ENOTREG") {
           this.fileProblem(INCLUDE_READ, checks, g.pos, `Configuration file '${m}' is not a regular non-executable file - skipping`, "a regular non-executable file");
         } else {

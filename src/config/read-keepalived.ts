@@ -52,17 +52,23 @@ function run(path: string, opts: ReadOptions, text: string | undefined): ReadRes
     glob: opts.glob ?? globFiles,
   };
   const pre = new Preprocessor(path, host, text);
-  const statements = buildTree(
-    {
-      [Symbol.iterator]: () => ({
-        next: () => {
-          const l = pre.next();
-          return l === null ? { done: true, value: undefined } : { done: false, value: l };
-        },
-      }),
-    },
-    pre.diagnostics,
-  );
+  let statements: Statement[] = [];
+  try {
+    statements = buildTree(
+      {
+        [Symbol.iterator]: () => ({
+          next: () => {
+            const l = pre.next();
+            return l === null ? { done: true, value: undefined } : { done: false, value: l };
+          },
+        }),
+      },
+      pre.diagnostics,
+    );
+  } catch (e) {
+    // Bad input must never throw to the caller; a bug surfaces as a fatal diagnostic instead.
+    pre.diagnostics.error({ file: path, line: 1, col: 1 }, `internal error while reading the configuration: ${e instanceof Error ? e.message : String(e)}`, undefined, true);
+  }
   return { statements, diagnostics: pre.diagnostics.items, files: pre.files, missingMain: pre.missingMain };
 }
 

@@ -55,8 +55,11 @@ describe("tokenize", () => {
     expect(texts(`"\\xg"`)).toEqual(["xg"]);
   });
 
-  test("backslashes outside quotes stay literal", () => {
+  test("backslashes outside quotes stay literal, except before a comment, quote or brace character", () => {
     expect(texts("a\\nb c\\")).toEqual(["a\\nb", "c\\"]);
+    expect(texts(`a\\"b\\' \\{x\\}`)).toEqual([`a"b'`, "{x}"]);
+    expect(texts("a\\\\#b")).toEqual(["a\\\\"]);
+    expect(stripComment(rawLine("a\\\\#b", "f", 1)).line.text).toBe("a\\\\");
   });
 
   test("unquoted braces are tokens of their own, quoted braces are words", () => {

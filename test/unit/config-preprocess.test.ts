@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { Statement, Token } from "../../src/config/ast.ts";
 import type { Diagnostic } from "../../src/config/diagnostics.ts";
-import { expandBraces, hasGlobMagic } from "../../src/config/preprocess.ts";
+import { expandBraces, hasGlobMagic, preprocess } from "../../src/config/preprocess.ts";
 import { globFiles, readKeepalivedConfig, readKeepalivedText, type ReadOptions, type ReadResult } from "../../src/config/read-keepalived.ts";
 
 const V = "/virt/keepalived.conf";
@@ -481,6 +481,21 @@ describe("include (real files in a temp directory)", () => {
     ]);
   });
 
+  test("include_check outside global_defs has no effect", () => {
+    const r = readMain("vrrp_instance X {\n  include_check\n}\ninclude nothere.conf");
+    expect(r.diagnostics.map(where)).toEqual(["warning keepalived.conf:4:1 Config files missing 'nothere.conf'."]);
+    expect(flat(r.statements)).toEqual(["vrrp_instance X {", "  include_check", "}"]);
+  });
+
+  test("a glob that matches the including file is a cycle for that file only", () => {
+    w("self/main.conf", "m 1\ninclude *.conf\n");
+    w("self/other.conf", "o 1\n");
+    const r = readKeepalivedConfig(path.join(dir, "self/main.conf"), { configId: "x" });
+    expect(errors(r)).toHaveLength(1);
+    expect(errors(r)[0]).toStartWith("error main.conf:2:1 include cycle: ");
+    expect(flat(r.statements)).toEqual(["m 1", "o 1"]);
+  });
+
   test("include cycles are errors and stop", () => {
     const r = readMain("include cycle/a.conf\nend");
     expect(errors(r)).toEqual(["error b.conf:2:1 include cycle: '" + path.join(dir, "cycle/a.conf") + "' is already being read (" +
@@ -507,6 +522,17 @@ describe("include (real files in a temp directory)", () => {
     expect(globFiles(path.join(dir, "lvs/*.conf"), "/")).toEqual([path.join(dir, "lvs/mail.conf"), path.join(dir, "lvs/web.conf")]);
     expect(globFiles("global.conf", dir)).toEqual(["global.conf"]);
     expect(globFiles("none.conf", dir)).toEqual([]);
+  });
+});
+
+describe("preprocess (logical lines)", () => {
+  test("yields words and single-brace lines with positions, and lists the files read", () => {
+    const host = { configId: "main", env: {}, randomSeed: 1, readFile: noFiles.readFile!, glob: noFiles.glob! };
+    const r = preprocess("/v/k.conf", host, "a b {c\n  } d\n$X=1\n@main e $X");
+    expect(r.lines.map((l) => l.map(at).join(" "))).toEqual(["a@1:1 b@1:3", "{@1:5", "c@1:6", "}@2:3", "d@2:5", "e@4:7 1@4:9"]);
+    expect(r.files).toEqual(["/v/k.conf"]);
+    expect(r.missingMain).toBe(false);
+    expect(r.diagnostics.items).toEqual([]);
   });
 });
 
