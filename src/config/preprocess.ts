@@ -47,7 +47,8 @@ const INCLUDE_ALL = INCLUDE_READ | INCLUDE_MATCH | INCLUDE_WILDCARD | INCLUDE_BR
 
 /** Limits that turn runaway input into errors instead of hangs. */
 const MAX_SUBSTITUTIONS_PER_LINE = 2_000;
-const MAX_LINE_LENGTH = 1 << 16;
+/** Longest line accepted, raw or after substitution (keepalived itself stops at 1023 bytes). */
+const MAX_LINE_LENGTH = 1 << 14;
 const MAX_RECHECK_ROUNDS = 1_000;
 const MAX_SEQ_ITERATIONS = 1_000_000;
 const MAX_GENERATED_LINES = 5_000_000;
@@ -354,6 +355,10 @@ export class Preprocessor {
           while (end > 0 && (text[end - 1] === "\r" || text[end - 1] === "\n")) end--;
           if (end === 0) return "blank";
           text = text.slice(0, end);
+          if (text.length > MAX_LINE_LENGTH) {
+            this.diagnostics.error({ file: top.path, line: n + 1, col: 1 }, `line too long (${text.length} characters) - ignoring`, `at most ${MAX_LINE_LENGTH} characters`);
+            continue;
+          }
           if (text.includes("\0")) {
             this.diagnostics.warning({ file: top.path, line: n + 1, col: text.indexOf("\0") + 1 }, "line contains NUL characters - ignoring line");
             continue;

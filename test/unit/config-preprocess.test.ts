@@ -616,6 +616,17 @@ describe("robustness", () => {
     expect(performance.now() - t0).toBeLessThan(20_000);
   });
 
+  test("over-long lines are refused; a line of many braces stays fast", () => {
+    const t0 = performance.now();
+    const r = read(`a ${"x".repeat(20_000)}\nb${" { x".repeat(2500)}${" }".repeat(2500)}\nc`);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(errors(r)).toEqual(["error keepalived.conf:1:1 line too long (20002 characters) - ignoring"]);
+    let depth = 0;
+    for (let s: Statement | undefined = r.statements[0]; s?.children; s = s.children[0]) depth++;
+    expect(depth).toBe(2500);
+    expect(flat(r.statements).at(-1)).toBe("c");
+  });
+
   test("1,000 vrrp_instances and 1,000 real_servers (~30k lines) preprocess in well under a second", () => {
     const lines: string[] = ["global_defs {", "  router_id big", "}"];
     for (let i = 0; i < 1000; i++) {
