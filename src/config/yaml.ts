@@ -39,14 +39,13 @@ export function readYamlText(text: string, file: string, ctx: Ctx): Doc {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const origin: SourcePos = { file, line: 1, col: 1 };
-  for (const e of doc.errors) {
-    const p = e.linePos?.[0];
-    ctx.diags.error({ file, line: p?.line ?? 1, col: p?.col ?? 1 }, `YAML: ${e.message.split("\n")[0]}`, undefined, true);
-  }
-  for (const w of doc.warnings) {
-    const p = w.linePos?.[0];
-    ctx.diags.warning({ file, line: p?.line ?? 1, col: p?.col ?? 1 }, `YAML: ${w.message.split("\n")[0]}`);
-  }
+  // without prettyErrors the yaml package leaves linePos unset; map the offset ourselves
+  const at = (e: { pos: [number, number] }): SourcePos => {
+    const p = lc.linePos(Math.max(0, Math.min(e.pos[0], text.length)));
+    return { file, line: Math.max(1, p.line), col: Math.max(1, p.col) };
+  };
+  for (const e of doc.errors) ctx.diags.error(at(e), `YAML: ${e.message.split("\n")[0]}`, undefined, true);
+  for (const w of doc.warnings) ctx.diags.warning(at(w), `YAML: ${w.message.split("\n")[0]}`);
   if (doc.errors.length) return {};
   const root: Doc = {};
   ctx.pos.set(root, "", origin);

@@ -57,7 +57,8 @@ export interface Kind<T> {
   /** How repeated occurrences of the keyword combine. */
   readonly repeat: "replace" | "append" | "merge";
   fromConf(st: Statement, ctx: Ctx): T | undefined;
-  fromYaml(n: YNode, ctx: Ctx): T | undefined;
+  /** `key` names the YAML key the node belongs to, for messages. */
+  fromYaml(n: YNode, ctx: Ctx, key?: string): T | undefined;
   /** One entry per statement to print. */
   toConf(v: T): ConfOut[];
   toYaml(v: T): unknown;
@@ -132,7 +133,7 @@ export function flag(): Kind<boolean> {
       extraArgs(st.args.slice(1), ctx, st.keyword.text);
       return v;
     },
-    fromYaml: (n, ctx) => (n.kind === "null" ? true : scalarFromYaml(b, n, ctx, "value")),
+    fromYaml: (n, ctx, key) => (n.kind === "null" ? true : scalarFromYaml(b, n, ctx, key ?? "value")),
     toConf: (v) => [{ args: v ? [] : ["false"] }],
     toYaml: (v) => v,
     jsonSchema: () => ({ type: "boolean" }),
@@ -154,7 +155,7 @@ export function one<T>(s: Scalar<T>, syntax = s.expected): Kind<T> {
       extraArgs(st.args.slice(1), ctx, st.keyword.text);
       return v;
     },
-    fromYaml: (n, ctx) => scalarFromYaml(s, n, ctx, "value"),
+    fromYaml: (n, ctx, key) => scalarFromYaml(s, n, ctx, key ?? "value"),
     toConf: (v) => [{ args: [quoteWord(s.print(v))] }],
     toYaml: (v) => s.toYaml(v),
     jsonSchema: () => s.jsonSchema(),
@@ -174,9 +175,9 @@ export function text(): Kind<string> {
       }
       return st.args.map((t) => t.text).join(" ");
     },
-    fromYaml(n, ctx) {
+    fromYaml(n, ctx, key) {
       if (n.kind === "scalar") return String(n.value);
-      ctx.diags.error(n.pos, "expected a string", "a string");
+      ctx.diags.error(n.pos, `${key ?? "value"}: expected a string`, "a string");
       return undefined;
     },
     toConf: (v) => [{ args: [quoteWord(v)] }],
@@ -203,11 +204,11 @@ export function list<T>(s: Scalar<T>, min = 1): Kind<T[]> {
       }
       return out;
     },
-    fromYaml(n, ctx) {
+    fromYaml(n, ctx, key) {
       const items = n.kind === "seq" ? n.items : [n];
       const out: T[] = [];
       for (const it of items) {
-        const v = scalarFromYaml(s, it, ctx, "list item");
+        const v = scalarFromYaml(s, it, ctx, key ? `${key} item` : "list item");
         if (v !== undefined) out.push(v);
       }
       return out;
@@ -350,7 +351,7 @@ function recordFromYamlMap(fields: FieldSpec[], n: YNode, ctx: Ctx, what: string
     const f = fields.find((x) => x.name === e.key);
     if (!f) {
       const near = suggest(e.key, names);
-      ctx.diags.error(e.keyPos, `unknown key '${e.key}' in ${what}${near ? `; did you mean '${near}'` : ""}`, `one of ${names.join(", ")}`);
+      ctx.diags.error(e.keyPos, `unknown key '${e.key}' in ${what}${near ? `; did you mean '${near}'?` : ""}`, `one of ${names.join(", ")}`);
       failed = true;
       continue;
     }
@@ -381,11 +382,11 @@ export function record<R extends Rec>(fields: FieldSpec[], opts: { syntax: strin
       needNoBlock(st, ctx);
       return parseRecordWords(fields, st.args, ctx, st.keyword.text, st.keyword.pos) as R | undefined;
     },
-    fromYaml(n, ctx) {
-      if (n.kind === "map") return recordFromYamlMap(fields, n, ctx, "value") as R | undefined;
+    fromYaml(n, ctx, key = "value") {
+      if (n.kind === "map") return recordFromYamlMap(fields, n, ctx, key) as R | undefined;
       if (n.kind === "scalar" && opts.shorthand !== false)
-        return parseRecordWords(fields, tokensOfString(String(n.value), n.pos), ctx, "value", n.pos) as R | undefined;
-      ctx.diags.error(n.pos, "expected a mapping or a string", opts.syntax);
+        return parseRecordWords(fields, tokensOfString(String(n.value), n.pos), ctx, key, n.pos) as R | undefined;
+      ctx.diags.error(n.pos, `${key}: expected a mapping or a string`, opts.syntax);
       return undefined;
     },
     toConf: (v) => [{ args: printRecordWords(fields, v) }],
@@ -524,12 +525,14 @@ export function interpretYamlBlock(spec: BlockSpec, n: YNode, ctx: Ctx, into: Do
     const hit = lookup(spec, e.key);
     if (!hit) {
       const near = suggest(e.key, [...allNames(spec), ...extraKeys]);
-      ctx.diags.error(e.keyPos, `unknown key '${e.key}' in ${spec.name}${near ? `; did you mean '${near}'?` : ""}`, `a ${spec.name} keyword`);
+      ctx.diags.error(e.keyPos, `unknown key '${e.key}' in ${spec.name}${near ? `; did you mean '${near}'?` : ""}`, `a keyword of ${spec.name}`);
       continue;
     }
     statusWarning(hit.key, hit.kw, e.keyPos, ctx, e.key !== hit.key ? e.key : undefined);
-    const v = hit.kw.kind.fromYaml(e.node, ctx);
+    const v = hit.kw.kind.fromYaml(e.node, ctx, e.key);
     if (v !== undefined) {
+      // an alias and its keyword both given (`lb_algo` and `lvs_sched`): YAML's own check cannot see it
+      if (into[hit.key] !== undefined) ctx.diags.warning(e.keyPos, `'${hit.key}' is given twice in ${spec.name} (once through an alias such as '${e.key === hit.key ? Object.keys(spec.aliases ?? {}).find((a) => spec.aliases?.[a] === hit.key) : e.key}'); the last one is used`);
       into[hit.key] = v;
       ctx.pos.set(into, hit.key, e.keyPos);
     }
@@ -673,11 +676,11 @@ export function lines<R extends Rec>(fields: FieldSpec[], syntax: string): Kind<
       }
       return out;
     },
-    fromYaml(n, ctx) {
+    fromYaml(n, ctx, key) {
       const items = n.kind === "seq" ? n.items : n.kind === "null" ? [] : [n];
       const out: R[] = [];
       for (const it of items) {
-        const r = rec.fromYaml(it, ctx);
+        const r = rec.fromYaml(it, ctx, key);
         if (r) {
           ctx.pos.set(r, "", it.pos);
           out.push(r);
