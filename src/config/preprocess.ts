@@ -754,7 +754,7 @@ export class Preprocessor {
     } else return false;
     while (p < t.length && isBlank(t[p])) p++;
     const pattern = t.slice(p);
-    const pos = posAt(line, 0);
+    const pos = posAt(line, p);
     if (/["']/.test(pattern)) this.diagnostics.warning(posAt(line, p), `include pattern '${pattern}' contains quote characters, which are taken literally`);
     this.startInclude(pattern, type, pos, false);
     return true;

@@ -7,6 +7,7 @@ import type {
   AddressEntry, Family, GarpSettings, GlobalModel, Model, RealServerModel, TrackRef, VirtualServerModel, VrrpInstanceModel,
 } from "./model.ts";
 import type { Doc, PosMap, Rec, ScriptRef } from "./schema/kinds.ts";
+import { canonicalIp } from "../net/addr.ts";
 import { ipFamily } from "./schema/scalar.ts";
 import { checkers as CHECKER_SPECS } from "./schema/lvs.ts";
 
@@ -61,7 +62,8 @@ function resolveGlobal(g: Doc, opts: ResolveOptions): GlobalModel {
 function addressEntries(list: unknown, r: R): AddressEntry[] {
   const out: AddressEntry[] = [];
   for (const e of (list as Rec[] | undefined) ?? []) {
-    const [addr, plen] = String(e.address).split("/");
+    const [raw, plen] = String(e.address).split("/");
+    const addr = canonicalIp(raw) ?? raw;
     const family = ipFamily(addr) as Family;
     const entry: AddressEntry = { ...(e as object), address: addr, family, prefixlen: plen !== undefined ? Number(plen) : family === "inet" ? 32 : 128, pos: at(r, e) } as AddressEntry;
     out.push(entry);

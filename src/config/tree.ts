@@ -8,6 +8,8 @@ import type { Diagnostics, SourcePos } from "./diagnostics.ts";
 
 interface Frame {
   statements: Statement[];
+  /** Column of the owner's keyword, to compare with the indentation of the closing `}`. */
+  indent: number;
   /** The statement that owns this block; null for a stray `{` whose contents are kept in place. */
   owner: Statement | null;
   open: SourcePos;
@@ -23,6 +25,7 @@ export function buildTree(lines: Iterable<Token[]>, diags: Diagnostics): Stateme
   let current = root;
   // The statement a following `{` would belong to (cleared by anything in between).
   const at: { candidate: Statement | null } = { candidate: null };
+  const suspects: Array<{ frame: Frame; close: SourcePos }> = [];
 
   for (const line of lines) {
     let words: Token[] = [];
@@ -39,21 +42,23 @@ export function buildTree(lines: Iterable<Token[]>, diags: Diagnostics): Stateme
         const owner = at.candidate;
         if (owner !== null && owner.children === undefined) {
           owner.children = [];
-          stack.push({ statements: current, owner, open: tok.pos });
+          stack.push({ statements: current, owner, open: tok.pos, indent: owner.keyword.pos.col });
           current = owner.children;
         } else {
           diags.error(tok.pos, "Unexpected '{'", "a keyword before '{'");
-          stack.push({ statements: current, owner: null, open: tok.pos });
+          stack.push({ statements: current, owner: null, open: tok.pos, indent: tok.pos.col });
         }
         at.candidate = null;
       } else if (isClose(tok)) {
         flush();
         const frame = stack.pop();
         if (frame === undefined) {
-          diags.error(tok.pos, "Extra '}' found", "a keyword or the end of the file");
+          diags.error(tok.pos, "unexpected '}': no block is open here (extra '}')", "a keyword or the end of the file");
         } else {
           if (frame.owner) frame.owner.end = tok.pos;
           current = frame.statements;
+          // A `}` indented like an outer block's keyword suggests this inner block was never closed.
+          if (tok.pos.col !== frame.indent && stack.some((f) => f.indent === tok.pos.col)) suspects.push({ frame, close: tok.pos });
         }
         at.candidate = null;
       } else {
@@ -62,10 +67,12 @@ export function buildTree(lines: Iterable<Token[]>, diags: Diagnostics): Stateme
     }
     flush();
   }
-  for (let i = stack.length - 1; i >= 0; i--) {
-    const f = stack[i];
-    const what = f.owner ? `'${f.owner.keyword.text}' block` : "block";
-    diags.error(f.open, `missing '}': ${what} opened here is never closed`, "'}'");
-  }
+  const name = (f: Frame) => (f.owner ? `'${f.owner.keyword.text}' block` : "block");
+  // Blame the blocks the indentation points at first, then the outermost open ones.
+  const blamed = suspects.slice(-stack.length).reverse();
+  for (const s of blamed)
+    diags.error(s.frame.open, `missing '}': the ${name(s.frame)} opened here is never closed (judging by indentation, the '}' at ${s.close.line}:${s.close.col} closes an outer block)`, "'}'");
+  for (let i = stack.length - 1 - blamed.length; i >= 0; i--)
+    diags.error(stack[i].open, `missing '}': the ${name(stack[i])} opened here is never closed`, "'}'");
   return root;
 }

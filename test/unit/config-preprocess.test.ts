@@ -67,14 +67,14 @@ describe("blocks and braces", () => {
 
   test("an extra '}' is reported where it is", () => {
     const r = read("a {\n}\n  }\nb");
-    expect(errors(r)).toEqual(["error keepalived.conf:3:3 Extra '}' found"]);
+    expect(errors(r)).toEqual(["error keepalived.conf:3:3 unexpected '}': no block is open here (extra '}')"]);
     expect(r.diagnostics[0].expected).toBe("a keyword or the end of the file");
     expect(flat(r.statements)).toEqual(["a {", "}", "b"]);
   });
 
   test("a missing '}' is reported at the '{' it should close", () => {
     const r = read("vrrp_instance X {\n  virtual_ipaddress {\n    192.0.2.1\n  }\n");
-    expect(errors(r)).toEqual(["error keepalived.conf:1:17 missing '}': 'vrrp_instance' block opened here is never closed"]);
+    expect(errors(r)).toEqual(["error keepalived.conf:1:17 missing '}': the 'vrrp_instance' block opened here is never closed"]);
     expect(r.diagnostics[0].expected).toBe("'}'");
   });
 
@@ -425,8 +425,8 @@ describe("include (real files in a temp directory)", () => {
   test("a missing file is only a warning for plain include", () => {
     const r = readMain("include nothere.conf\ninclude conf.d/*.none\ninclude nodir/*.conf\nok");
     expect(r.diagnostics.map(where)).toEqual([
-      "warning keepalived.conf:1:1 Config files missing 'nothere.conf'.",
-      "warning keepalived.conf:3:1 Config files missing 'nodir/*.conf'.",
+      "warning keepalived.conf:1:9 Config files missing 'nothere.conf'.",
+      "warning keepalived.conf:3:9 Config files missing 'nodir/*.conf'.",
     ]);
     expect(flat(r.statements)).toEqual(["ok"]);
   });
@@ -444,19 +444,19 @@ describe("include (real files in a temp directory)", () => {
       "last",
     ].join("\n"));
     expect(r.diagnostics.map(where)).toEqual([
-      "error keepalived.conf:1:1 Config files missing 'nothere.conf'.",
-      "error keepalived.conf:2:1 No config files matched 'conf.d/*.none'.",
-      "error keepalived.conf:4:1 Some config files missing: \"lvs/{web,gone}.conf\".",
-      "error keepalived.conf:5:1 Configuration file 'adir/' is a directory - skipping",
-      "error keepalived.conf:6:1 Configuration file 'exec.conf' is not a regular non-executable file - skipping",
-      "warning keepalived.conf:7:1 Configuration file 'exec.conf' is not a regular non-executable file - skipping",
-      "error keepalived.conf:8:1 Configuration file 'adir/' is a directory - skipping",
+      "error keepalived.conf:1:10 Config files missing 'nothere.conf'.",
+      "error keepalived.conf:2:10 No config files matched 'conf.d/*.none'.",
+      "error keepalived.conf:4:10 Some config files missing: \"lvs/{web,gone}.conf\".",
+      "error keepalived.conf:5:10 Configuration file 'adir/' is a directory - skipping",
+      "error keepalived.conf:6:10 Configuration file 'exec.conf' is not a regular non-executable file - skipping",
+      "warning keepalived.conf:7:9 Configuration file 'exec.conf' is not a regular non-executable file - skipping",
+      "error keepalived.conf:8:10 Configuration file 'adir/' is a directory - skipping",
     ]);
     // includeb with a missing alternative skips the whole include.
     expect(flat(r.statements)).toEqual(["last"]);
     // Plain include of a partly missing brace pattern reads what exists and warns.
     const p = readMain("include lvs/{web,gone}.conf");
-    expect(p.diagnostics.map(where)).toEqual(["warning keepalived.conf:1:1 Some config files missing: \"lvs/{web,gone}.conf\"."]);
+    expect(p.diagnostics.map(where)).toEqual(["warning keepalived.conf:1:9 Some config files missing: \"lvs/{web,gone}.conf\"."]);
     expect(flat(p.statements)).toEqual(["web 1"]);
   });
 
@@ -474,16 +474,16 @@ describe("include (real files in a temp directory)", () => {
       "include nothere3.conf",
     ].join("\n"));
     expect(r.diagnostics.map(where)).toEqual([
-      "warning inner.conf:4:1 Config files missing 'nothere1.conf'.",
-      "error keepalived.conf:5:1 Config files missing 'nothere2.conf'.",
+      "warning inner.conf:4:9 Config files missing 'nothere1.conf'.",
+      "error keepalived.conf:5:9 Config files missing 'nothere2.conf'.",
       "error keepalived.conf:7:37 Duplicate include_check 'bogus' specified - ignoring",
-      "warning keepalived.conf:9:1 Config files missing 'nothere3.conf'.",
+      "warning keepalived.conf:9:9 Config files missing 'nothere3.conf'.",
     ]);
   });
 
   test("include_check outside global_defs has no effect", () => {
     const r = readMain("vrrp_instance X {\n  include_check\n}\ninclude nothere.conf");
-    expect(r.diagnostics.map(where)).toEqual(["warning keepalived.conf:4:1 Config files missing 'nothere.conf'."]);
+    expect(r.diagnostics.map(where)).toEqual(["warning keepalived.conf:4:9 Config files missing 'nothere.conf'."]);
     expect(flat(r.statements)).toEqual(["vrrp_instance X {", "  include_check", "}"]);
   });
 
@@ -492,13 +492,13 @@ describe("include (real files in a temp directory)", () => {
     w("self/other.conf", "o 1\n");
     const r = readKeepalivedConfig(path.join(dir, "self/main.conf"), { configId: "x" });
     expect(errors(r)).toHaveLength(1);
-    expect(errors(r)[0]).toStartWith("error main.conf:2:1 include cycle: ");
+    expect(errors(r)[0]).toStartWith("error main.conf:2:9 include cycle: ");
     expect(flat(r.statements)).toEqual(["m 1", "o 1"]);
   });
 
   test("include cycles are errors and stop", () => {
     const r = readMain("include cycle/a.conf\nend");
-    expect(errors(r)).toEqual(["error b.conf:2:1 include cycle: '" + path.join(dir, "cycle/a.conf") + "' is already being read (" +
+    expect(errors(r)).toEqual(["error b.conf:2:9 include cycle: '" + path.join(dir, "cycle/a.conf") + "' is already being read (" +
       [path.join(dir, "keepalived.conf"), path.join(dir, "cycle/a.conf"), path.join(dir, "cycle/b.conf"), path.join(dir, "cycle/a.conf")].join(" -> ") + ")"]);
     expect(flat(r.statements)).toEqual(["in_a", "in_b", "after_b", "end"]);
   });
@@ -547,8 +547,8 @@ describe("include with injected files", () => {
       glob: (pat) => (pat === "a.conf" || pat === "b.conf" ? [pat] : []),
     });
     expect(r.diagnostics.map(where)).toEqual([
-      "error a.conf:2:7 Extra '}' found",
-      "error keepalived.conf:2:1 Configuration file 'b.conf' open problem (EACCES) - skipping",
+      "error a.conf:2:7 unexpected '}': no block is open here (extra '}')",
+      "error keepalived.conf:2:10 Configuration file 'b.conf' open problem (EACCES) - skipping",
     ]);
     expect(flat(r.statements)).toEqual(["from_a 1", "bad"]);
   });
