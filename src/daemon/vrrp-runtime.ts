@@ -1,0 +1,525 @@
+/**
+ * Runs the configured VRRP instances on a Host: opens the shared channels, feeds received
+ * adverts and timer expiries to each VrrpInstance, and carries out the actions it returns
+ * (adverts, addresses, GARP/NA, state changes, logs).
+ */
+import type { AddressEntry, Model, VrrpInstanceModel } from "../config/model.ts";
+import { broadcastOf, formatIPv4, parseIp } from "../net/addr.ts";
+import { buildIpv4Advert, buildIpv6Advert, nextIpId, passwordBytes } from "../vrrp/codec.ts";
+import { garpFrame, naFrame } from "../vrrp/frames.ts";
+import { GarpPacer } from "../vrrp/garp-schedule.ts";
+import { type InstanceParams, VrrpInstance, type VrrpAction } from "../vrrp/instance.ts";
+import { nextAhSeq } from "../vrrp/ah.ts";
+import { roundAdverInt } from "../vrrp/timing.ts";
+import { AUTH_AH, AUTH_NONE, AUTH_PASS, type AuthType, type RxMeta, STATE_NAMES, VrrpState } from "../vrrp/types.ts";
+import { parseReceived, type RxConfig, validateAdvert } from "../vrrp/validate.ts";
+import type { Host, HostAddressSpec, HostLink, NetEvent, VrrpChannel } from "./host.ts";
+import type { Logger } from "./logger.ts";
+import type { DaemonStatus, VrrpInstanceStatus } from "./status-types.ts";
+
+const IPPROTO_VRRP = 112;
+const IPPROTO_AH = 51;
+const SCOPES: Record<string, number> = { global: 0, site: 200, link: 253, host: 254, nowhere: 255 };
+
+/** What the runtime tells the outside world about state changes (notify scripts, FIFO, ...). */
+export interface StateListener {
+  (inst: VrrpInstanceModel, state: "MASTER" | "BACKUP" | "FAULT" | "STOP", priority: number): void;
+}
+
+/** One configured instance with everything the runtime keeps for it. */
+interface Runner {
+  model: VrrpInstanceModel;
+  fsm: VrrpInstance;
+  channel: Channel;
+  rx: RxConfig;
+  /** Source address of our adverts (primary IPv4 of the interface, or its IPv6 link-local). */
+  src: string;
+  ipId: number;
+  ahSeq: number;
+  lastAhSeq: number;
+  timer: unknown;
+  vipsSet: boolean;
+  /** Addresses we installed (so we remove exactly those). */
+  installed: Array<{ spec: HostAddressSpec; text: string; ifname: string }>;
+  lastTransition: number;
+  /** Drop reasons already logged since the last accepted advert (keepalived's rate limit). */
+  loggedDrops: Set<string>;
+}
+
+interface Channel {
+  key: string;
+  ifname: string;
+  family: "inet" | "inet6";
+  group: string;
+  io: VrrpChannel;
+  byVrid: Map<number, Runner[]>;
+}
+
+export interface RuntimeOptions {
+  version: string;
+  configFile: string;
+  onStateChange?: StateListener;
+}
+
+export class VrrpRuntime {
+  #host: Host;
+  #log: Logger;
+  #model: Model;
+  #opts: RuntimeOptions;
+  #runners: Runner[] = [];
+  #channels = new Map<string, Channel>();
+  #pacers = new Map<string, { pacer: GarpPacer; timer: unknown; ifname: string; kind: "arp" | "na" }>();
+  #links = new Map<string, HostLink>();
+  #startedAt = 0;
+  #stopped = false;
+
+  constructor(model: Model, host: Host, log: Logger, opts: RuntimeOptions) {
+    this.#model = model;
+    this.#host = host;
+    this.#log = log;
+    this.#opts = opts;
+  }
+
+  /** Opens sockets, removes VIPs a crashed predecessor left behind, and starts every instance. */
+  start(): void {
+    this.#startedAt = this.#host.wallNow();
+    for (const l of this.#host.links()) this.#links.set(l.name, l);
+    const addrs = this.#host.addresses();
+    for (const m of this.#model.vrrp_instance) {
+      const r = this.#makeRunner(m, addrs);
+      if (r) this.#runners.push(r);
+    }
+    this.#removeStaleAddresses(addrs);
+    this.#host.onNetEvent((ev) => this.#onNetEvent(ev));
+    const now = this.#host.now();
+    for (const r of this.#runners) {
+      const link = r.model.interface ? this.#links.get(r.model.interface) : undefined;
+      if (link && !link.up && !r.model.dont_track_primary) r.fsm.setFault(now, "interface down", true);
+      if (!r.src) r.fsm.setFault(now, "no source address", true);
+      this.#apply(r, r.fsm.start(now));
+    }
+  }
+
+  /** Graceful stop: masters send priority 0 and remove their addresses; sockets are closed. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    const now = this.#host.now();
+    for (const r of this.#runners) {
+      this.#host.clearTimer(r.timer);
+      this.#apply(r, r.fsm.stop(now), true);
+    }
+    for (const p of this.#pacers.values()) this.#host.clearTimer(p.timer);
+    for (const c of this.#channels.values()) c.io.close();
+  }
+
+  status(): DaemonStatus {
+    return {
+      version: this.#opts.version,
+      pid: process.pid,
+      configFile: this.#opts.configFile,
+      startedAt: this.#startedAt / 1000,
+      routerId: this.#model.global.router_id,
+      instances: this.#runners.map((r) => this.#instanceStatus(r)),
+    };
+  }
+
+  // ---- setup ------------------------------------------------------------------------------
+
+  #makeRunner(m: VrrpInstanceModel, addrs: ReturnType<Host["addresses"]>): Runner | undefined {
+    const ifname = m.interface;
+    if (!ifname) {
+      this.#log.error(`(${m.name}) has no interface; unicast-only instances are not supported yet - instance ignored`);
+      return undefined;
+    }
+    const link = this.#links.get(ifname);
+    if (!link) {
+      this.#log.error(`(${m.name}) interface ${ifname} does not exist - instance ignored`);
+      return undefined;
+    }
+    const src = m.mcast_src_ip ?? this.#sourceAddress(link.ifindex, m.family, addrs, m);
+    const authType: AuthType = m.auth_type === "AH" ? AUTH_AH : m.auth_type === "PASS" ? AUTH_PASS : AUTH_NONE;
+    const protocol = authType === AUTH_AH ? IPPROTO_AH : IPPROTO_VRRP;
+    const channel = this.#channel(ifname, m.family, protocol, m.mcast_dst_ip);
+    const adverIntCs = roundAdverInt(m.version, m.advert_int).cs;
+    const params: InstanceParams = {
+      name: m.name,
+      version: m.version,
+      vrid: m.virtual_router_id,
+      family: m.family,
+      basePriority: m.priority,
+      adverIntCs,
+      wantState: m.state,
+      nopreempt: m.nopreempt,
+      preemptDelayMs: m.preempt_delay * 1000,
+      downTimerAdverts: m.down_timer_adverts,
+      sourceAddress: src ?? (m.family === "inet" ? "0.0.0.0" : "::"),
+      lowerPrioNoAdvert: m.lower_prio_no_advert,
+      higherPrioSendAdvert: m.higher_prio_send_advert,
+      ownerIgnoreAdverts: m.owner_ignore_adverts,
+      garp: {
+        masterRepeat: m.garp.garp_master_repeat,
+        masterDelayMs: m.garp.garp_master_delay * 1000,
+        masterRefreshMs: m.garp.garp_master_refresh * 1000,
+        masterRefreshRepeat: m.garp.garp_master_refresh_repeat,
+        lowerPrioRepeat: m.garp.garp_lower_prio_repeat,
+        lowerPrioDelayMs: m.garp.garp_lower_prio_delay * 1000,
+      },
+      timerExpiredBackupPrio: 0,
+    };
+    const rx: RxConfig = {
+      iname: m.name,
+      family: m.family,
+      version: m.version,
+      vrid: m.virtual_router_id,
+      authType,
+      authKey: passwordBytes(m.auth_pass ?? ""),
+      adverIntCs,
+      vips: m.virtual_ipaddress.map((v) => v.address),
+      unicast: false,
+      peers: [],
+      checkUnicastSrc: false,
+      v3ChecksumAsV2: m.v3_checksum_as_v2,
+      ownerIgnoreAdverts: m.owner_ignore_adverts,
+      checkVipAddrs: true,
+    };
+    const r: Runner = {
+      model: m, fsm: new VrrpInstance(params), channel, rx, src: src ?? "", ipId: 0, ahSeq: 0, lastAhSeq: 0,
+      timer: undefined, vipsSet: false, installed: [], lastTransition: this.#host.wallNow(), loggedDrops: new Set(),
+    };
+    const list = channel.byVrid.get(m.virtual_router_id) ?? [];
+    list.push(r);
+    channel.byVrid.set(m.virtual_router_id, list);
+    return r;
+  }
+
+  /** keepalived's default source: the primary IPv4 address, or the first IPv6 link-local. */
+  #sourceAddress(ifindex: number, family: "inet" | "inet6", addrs: ReturnType<Host["addresses"]>, m: VrrpInstanceModel): string | undefined {
+    const vips = new Set([...m.virtual_ipaddress, ...m.virtual_ipaddress_excluded].map((v) => v.address));
+    const mine = addrs.filter((a) => a.ifindex === ifindex && a.family === family && !vips.has(a.address));
+    if (family === "inet") return (mine.find((a) => !a.secondary) ?? mine[0])?.address;
+    return mine.find((a) => a.address.toLowerCase().startsWith("fe80:"))?.address;
+  }
+
+  #channel(ifname: string, family: "inet" | "inet6", protocol: number, group: string): Channel {
+    const key = `${ifname}|${family}|${protocol}|${group}`;
+    let c = this.#channels.get(key);
+    if (c) return c;
+    const byVrid = new Map<number, Runner[]>();
+    const io = this.#host.openVrrp({ family, ifname, protocol, group }, (data, meta) => this.#onPacket(c!, data, meta));
+    c = { key, ifname, family, group, io, byVrid };
+    this.#channels.set(key, c);
+    return c;
+  }
+
+  /** Addresses of ours still on an interface at start came from an unclean exit: remove them. */
+  #removeStaleAddresses(addrs: ReturnType<Host["addresses"]>): void {
+    for (const r of this.#runners) {
+      for (const v of this.#addressesOf(r)) {
+        const present = addrs.some((a) => a.ifindex === v.spec.ifindex && a.family === v.spec.family && a.address === v.spec.address && a.prefixlen === v.spec.prefixlen);
+        if (!present) continue;
+        try {
+          this.#host.deleteAddress(v.spec);
+          this.#log.info(`(${r.model.name}) removed ${v.text} from ${v.ifname} left by a previous run`);
+        } catch (e) {
+          this.#log.warn(`(${r.model.name}) cannot remove stale ${v.text} from ${v.ifname}: ${(e as Error).message}`);
+        }
+      }
+    }
+  }
+
+  /** The netlink specs of an instance's VIPs and eVIPs. */
+  #addressesOf(r: Runner): Array<{ spec: HostAddressSpec; text: string; ifname: string }> {
+    const out: Array<{ spec: HostAddressSpec; text: string; ifname: string }> = [];
+    for (const v of [...r.model.virtual_ipaddress, ...r.model.virtual_ipaddress_excluded]) {
+      const ifname = v.dev ?? r.model.interface!;
+      const link = this.#links.get(ifname);
+      if (!link) continue;
+      out.push({ spec: addressSpec(v, link.ifindex), text: `${v.address}/${v.prefixlen}`, ifname });
+    }
+    return out;
+  }
+
+  // ---- events -----------------------------------------------------------------------------
+
+  #onPacket(c: Channel, data: Uint8Array, meta: RxMeta): void {
+    if (this.#stopped) return;
+    const parsed = parseReceived(data, meta);
+    if (!parsed.ok) {
+      this.#log.debug(`${c.ifname}: dropped packet from ${meta.src}: ${parsed.message}`);
+      return;
+    }
+    const runners = c.byVrid.get(parsed.packet.vrid);
+    if (!runners) return; // another router's VRID (log_unknown_vrids is not implemented)
+    const now = this.#host.now();
+    for (const r of runners) {
+      const res = validateAdvert(parsed.packet, meta, r.rx, { effectivePriority: r.fsm.effectivePriority, lastAhSeq: r.lastAhSeq });
+      for (const k of res.counters) r.fsm.stats[k]++;
+      if (res.ahSeq !== undefined) r.lastAhSeq = res.ahSeq;
+      if (!res.ok) {
+        if (!r.loggedDrops.has(res.reason)) {
+          r.loggedDrops.add(res.reason);
+          this.#log.warn(res.message);
+        }
+        continue;
+      }
+      r.loggedDrops.clear();
+      for (const w of res.warnings) this.#log.info(w);
+      // INIT and FAULT ignore adverts (reference §2.6)
+      if (r.fsm.state === VrrpState.FAULT || r.fsm.state === VrrpState.INIT) continue;
+      this.#apply(r, r.fsm.onAdvert(now, { src: meta.src, priority: res.advert.priority, adverIntCs: res.advert.adverIntCs }));
+    }
+  }
+
+  #onTimer(r: Runner): void {
+    r.timer = undefined;
+    if (this.#stopped) return;
+    this.#apply(r, r.fsm.onTimer(this.#host.now()));
+  }
+
+  #onNetEvent(ev: NetEvent): void {
+    if (this.#stopped) return;
+    if (ev.kind === "resync") {
+      for (const l of this.#host.links()) this.#linkChanged(l);
+      return;
+    }
+    if (ev.kind === "link") this.#linkChanged(ev.link, ev.deleted);
+  }
+
+  #linkChanged(link: HostLink, deleted = false): void {
+    const prev = this.#links.get(link.name);
+    this.#links.set(link.name, link);
+    const up = link.up && !deleted;
+    if (prev && prev.up === up) return;
+    const now = this.#host.now();
+    for (const r of this.#runners) {
+      if (r.model.interface !== link.name || r.model.dont_track_primary) continue;
+      this.#log.info(`(${r.model.name}) interface ${link.name} is ${up ? "up" : "down"}`);
+      this.#apply(r, r.fsm.setFault(now, "interface down", !up));
+    }
+  }
+
+  // ---- actions ----------------------------------------------------------------------------
+
+  #apply(r: Runner, actions: VrrpAction[], stopping = false): void {
+    for (const a of actions) {
+      try {
+        this.#do(r, a, stopping);
+      } catch (e) {
+        this.#log.error(`(${r.model.name}) ${a.type} failed: ${(e as Error).message}`);
+      }
+    }
+    if (this.#stopped) return;
+    this.#host.clearTimer(r.timer);
+    const due = r.fsm.nextDeadline();
+    r.timer = due === undefined ? undefined : this.#host.setTimer(due - this.#host.now(), () => this.#onTimer(r));
+  }
+
+  #do(r: Runner, a: VrrpAction, stopping: boolean): void {
+    switch (a.type) {
+      case "send-advert":
+        return this.#sendAdvert(r, a.priority, a.adverIntCs);
+      case "add-addresses":
+        return this.#addAddresses(r);
+      case "remove-addresses":
+        return this.#removeAddresses(r);
+      case "announce":
+        return this.#announce(r, a.rounds);
+      case "state-change": {
+        r.lastTransition = this.#host.wallNow();
+        const to = STATE_NAMES[a.to];
+        if (a.to === VrrpState.MASTER || a.to === VrrpState.BACKUP || a.to === VrrpState.FAULT)
+          this.#opts.onStateChange?.(r.model, to as "MASTER" | "BACKUP" | "FAULT", r.fsm.effectivePriority);
+        else if (a.to === VrrpState.INIT && stopping) this.#opts.onStateChange?.(r.model, "STOP", r.fsm.effectivePriority);
+        return;
+      }
+      case "log":
+        if (a.level === "warning") this.#log.warn(a.message);
+        else if (a.level === "debug") this.#log.debug(a.message);
+        else this.#log.info(a.message);
+        return;
+      case "master-rx-lower-prio":
+      case "priority-change":
+        return; // notify_master_rx_lower_pri and FIFO priority lines arrive with issue 4
+    }
+  }
+
+  #sendAdvert(r: Runner, priority: number, adverIntCs: number): void {
+    if (!r.src) return;
+    const m = r.model;
+    const fields = {
+      version: m.version,
+      vrid: m.virtual_router_id,
+      priority,
+      adverIntCs,
+      addresses: m.virtual_ipaddress.map((v) => v.address),
+      authType: r.rx.authType === AUTH_PASS ? AUTH_PASS : undefined,
+      authData: r.rx.authType === AUTH_PASS ? r.rx.authKey : undefined,
+    };
+    const dst = r.channel.group;
+    if (m.family === "inet") {
+      r.ipId = nextIpId(r.ipId);
+      let ah: { key: Uint8Array; seq: number; unicast: boolean } | undefined;
+      if (r.rx.authType === AUTH_AH) {
+        r.ahSeq = nextAhSeq(r.ahSeq);
+        ah = { key: r.rx.authKey, seq: r.ahSeq, unicast: false };
+      }
+      const pkt = buildIpv4Advert(fields, { src: r.src, dst, id: r.ipId, v3ChecksumAsV2: m.v3_checksum_as_v2, ah });
+      r.channel.io.send(pkt, dst);
+    } else {
+      r.channel.io.send(buildIpv6Advert(fields), dst, r.src);
+    }
+  }
+
+  #addAddresses(r: Runner): void {
+    for (const v of this.#addressesOf(r)) {
+      try {
+        this.#host.addAddress(v.spec);
+      } catch (e) {
+        if ((e as { code?: string }).code !== "EEXIST") {
+          this.#log.error(`(${r.model.name}) cannot add ${v.text} to ${v.ifname}: ${(e as Error).message}`);
+          continue;
+        }
+      }
+      r.installed.push(v);
+    }
+    r.vipsSet = true;
+  }
+
+  #removeAddresses(r: Runner): void {
+    for (const v of r.installed) {
+      try {
+        this.#host.deleteAddress(v.spec);
+      } catch (e) {
+        if ((e as { code?: string }).code !== "EADDRNOTAVAIL")
+          this.#log.error(`(${r.model.name}) cannot remove ${v.text} from ${v.ifname}: ${(e as Error).message}`);
+      }
+    }
+    for (const p of this.#pacers.values()) p.pacer.cancel(r.installed.map((v) => v.spec.address));
+    r.installed = [];
+    r.vipsSet = false;
+  }
+
+  /** Queues `rounds` GARP/NA rounds for every installed address, paced per interface. */
+  #announce(r: Runner, rounds: number): void {
+    const byPacer = new Map<string, string[]>();
+    for (const v of r.installed) {
+      const link = this.#links.get(v.ifname);
+      if (!link || (v.spec.family === "inet" && link.noarp)) continue;
+      const key = `${v.ifname}|${v.spec.family === "inet" ? "arp" : "na"}`;
+      byPacer.set(key, [...(byPacer.get(key) ?? []), v.spec.address]);
+    }
+    const now = this.#host.now();
+    for (const [key, addrs] of byPacer) {
+      const p = this.#pacer(key, r);
+      for (const a of p.pacer.request(now, addrs, rounds)) this.#sendAnnouncement(p.ifname, p.kind, a);
+      this.#armPacer(key);
+    }
+  }
+
+  #pacer(key: string, r: Runner) {
+    let p = this.#pacers.get(key);
+    if (!p) {
+      const [ifname, kind] = key.split("|") as [string, "arp" | "na"];
+      const g = r.model.garp;
+      p = { pacer: new GarpPacer((kind === "arp" ? g.garp_interval : g.gna_interval) * 1000), timer: undefined, ifname, kind };
+      this.#pacers.set(key, p);
+    }
+    return p;
+  }
+
+  #armPacer(key: string): void {
+    const p = this.#pacers.get(key)!;
+    this.#host.clearTimer(p.timer);
+    const due = p.pacer.nextDeadline();
+    p.timer = due === undefined ? undefined : this.#host.setTimer(due - this.#host.now(), () => {
+      p.timer = undefined;
+      for (const a of p.pacer.due(this.#host.now())) this.#sendAnnouncement(p.ifname, p.kind, a);
+      this.#armPacer(key);
+    });
+  }
+
+  #sendAnnouncement(ifname: string, kind: "arp" | "na", address: string): void {
+    try {
+      const mac = this.#host.mac(ifname);
+      // The Router flag: keepalived sets it when the interface forwards; vipd leaves it off (see README).
+      this.#host.sendFrame(ifname, kind === "arp" ? garpFrame(mac, address) : naFrame(mac, address, false));
+    } catch (e) {
+      this.#log.warn(`cannot send ${kind === "arp" ? "gratuitous ARP" : "unsolicited NA"} for ${address} on ${ifname}: ${(e as Error).message}`);
+    }
+  }
+
+  #instanceStatus(r: Runner): VrrpInstanceStatus {
+    const s = r.fsm.snapshot();
+    const m = r.model;
+    const state = s.state;
+    return {
+      name: m.name,
+      interface: m.interface,
+      family: m.family,
+      vrid: m.virtual_router_id,
+      version: m.version,
+      state,
+      wantState: m.state,
+      basePriority: s.basePriority,
+      effectivePriority: s.effectivePriority,
+      advertInt: s.adverIntCs / 100,
+      masterAdvertInt: s.masterAdverIntCs / 100,
+      masterAddress: state === "MASTER" ? r.src : s.masterAddress,
+      masterPriority: state === "MASTER" ? s.effectivePriority : s.masterPriority,
+      sourceAddress: r.src || undefined,
+      vips: m.virtual_ipaddress.map(addrText),
+      evips: m.virtual_ipaddress_excluded.map(addrText),
+      vipsSet: r.vipsSet,
+      authType: m.auth_type ?? "NONE",
+      nopreempt: m.nopreempt,
+      preemptDelay: m.preempt_delay,
+      accept: m.accept,
+      faults: s.faults,
+      lastTransition: r.lastTransition / 1000,
+      stats: s.stats,
+      extra: {
+        dont_track_primary: m.dont_track_primary,
+        skip_check_adv_addr: m.skip_check_adv_addr,
+        strict_mode: m.strict_mode,
+        garp_delay: m.garp.garp_master_delay,
+        garp_refresh: m.garp.garp_master_refresh,
+        garp_rep: m.garp.garp_master_repeat,
+        garp_refresh_rep: m.garp.garp_master_refresh_repeat,
+        garp_lower_prio_delay: m.garp.garp_lower_prio_delay,
+        garp_lower_prio_rep: m.garp.garp_lower_prio_repeat,
+        lower_prio_no_advert: m.lower_prio_no_advert,
+        higher_prio_send_advert: m.higher_prio_send_advert,
+        script_master: m.notify_master?.cmd,
+        script_backup: m.notify_backup?.cmd,
+        script_fault: m.notify_fault?.cmd,
+        script_stop: m.notify_stop?.cmd,
+        script: m.notify?.cmd,
+      },
+    };
+  }
+}
+
+function addrText(v: AddressEntry): string {
+  return `${v.address}/${v.prefixlen}${v.dev ? ` dev ${v.dev}` : ""}`;
+}
+
+/** The netlink form of one virtual_ipaddress line (keepalived's defaults included). */
+export function addressSpec(v: AddressEntry, ifindex: number): HostAddressSpec {
+  const spec: HostAddressSpec = { ifindex, family: v.family, address: v.address, prefixlen: v.prefixlen };
+  if (v.family === "inet") {
+    if (v.brd === "+") spec.broadcast = formatIPv4(broadcastOf(parseIp(v.address)!.bytes, v.prefixlen));
+    else if (v.brd && v.brd !== "-") spec.broadcast = v.brd;
+    if (v.label) spec.label = v.label;
+    if (v.scope) spec.scope = SCOPES[v.scope];
+  } else {
+    // keepalived adds IPv6 VIPs without DAD; a /128 VIP is deprecated (preferred_lft 0) unless told otherwise
+    spec.noDad = true;
+    if (v.preferred_lft === "forever") spec.preferredLft = undefined;
+    else if (v.preferred_lft !== undefined) spec.preferredLft = Number(v.preferred_lft);
+    else if (v.prefixlen === 128) spec.preferredLft = 0;
+  }
+  if (v.noprefixroute) spec.noPrefixRoute = true;
+  if (v.home) spec.home = true;
+  return spec;
+}
