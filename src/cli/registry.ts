@@ -20,6 +20,7 @@ export const commands: Readonly<Record<string, Command>> = {
   convert: { summary: "print a config as YAML or keepalived.conf", load: () => import("./convert.ts") },
   "dump-config": { summary: "print the resolved config model as JSON", load: () => import("./dump-config.ts") },
   schema: { summary: "print the JSON Schema of the YAML config", load: () => import("./schema.ts") },
+  run: { summary: "run the daemon in the foreground", load: () => import("./run.ts") },
   help: { summary: "list commands", load: async () => ({ main: helpMain }) },
 };
 
