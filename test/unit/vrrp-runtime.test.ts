@@ -1,0 +1,136 @@
+// The daemon's VRRP runtime on fake hosts joined by a fake segment, on a virtual clock:
+// config → sockets → adverts → addresses → GARP, without the kernel.
+import { describe, expect, test } from "bun:test";
+import { loadConfigText } from "../../src/config/load.ts";
+import type { Logger } from "../../src/daemon/logger.ts";
+import { VrrpRuntime } from "../../src/daemon/vrrp-runtime.ts";
+import { decodeArp } from "../../src/vrrp/frames.ts";
+import { decodeIpv4Advert } from "../../src/vrrp/codec.ts";
+import { FakeClock, FakeHost, FakeSegment } from "./fake-host.ts";
+
+function conf(prio: number, extra = "", vip = "192.0.2.100/24"): string {
+  return `vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority ${prio}
+    version 3
+    advert_int 0.1
+    ${extra}
+    virtual_ipaddress {
+        ${vip}
+    }
+}
+`;
+}
+
+function memLog(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  return { lines, info: (m) => lines.push(m), warn: (m) => lines.push(`W ${m}`), error: (m) => lines.push(`E ${m}`), debug: () => {} };
+}
+
+function node(name: string, ip: string, text: string, clock: FakeClock, seg: FakeSegment, states?: string[]) {
+  const host = new FakeHost(name, clock, seg, ip);
+  const loaded = loadConfigText(text, `${name}.conf`, { hostname: name, env: {} });
+  expect(loaded.diagnostics.errors).toEqual([]);
+  const log = memLog();
+  const rt = new VrrpRuntime(loaded.model, host, log, {
+    version: "test", configFile: `${name}.conf`,
+    onStateChange: (i, s, p) => states?.push(`${i.name} ${s} ${p}`),
+  });
+  return { host, log, rt, state: () => rt.status().instances[0]!.state };
+}
+
+describe("VRRP runtime on fake hosts", () => {
+  test("two routers elect the higher priority, which installs the VIP and sends 5 GARPs", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const statesA: string[] = [];
+    const a = node("a", "192.0.2.1", conf(150), clock, seg, statesA);
+    const b = node("b", "192.0.2.2", conf(100), clock, seg);
+    a.rt.start();
+    b.rt.start();
+    clock.advance(2000);
+    expect(a.state()).toBe("MASTER");
+    expect(b.state()).toBe("BACKUP");
+    expect(a.host.has("192.0.2.100")).toBe(true);
+    expect(b.host.has("192.0.2.100")).toBe(false);
+    expect(statesA).toEqual(["VI_1 BACKUP 150", "VI_1 MASTER 150"]);
+    const garps = seg.frames.filter((f) => f.from === "a").map((f) => decodeArp(f.frame.subarray(14)));
+    expect(garps.length).toBe(5);
+    for (const g of garps) expect(g?.senderIp).toBe("192.0.2.100");
+    // adverts come from a's primary address with priority 150 at about 10 per second
+    const fromA = seg.sent.filter((s) => s.from === "a").map((s) => decodeIpv4Advert(s.data));
+    expect(fromA.length).toBeGreaterThan(10);
+    for (const p of fromA) {
+      expect(p.ok).toBe(true);
+      if (p.ok) expect(p.value.advert.priority).toBe(150);
+    }
+    const st = b.rt.status().instances[0]!;
+    expect(st.masterAddress).toBe("192.0.2.1");
+    expect(st.stats.advert_rcvd).toBeGreaterThan(10);
+  });
+
+  test("a silent master is replaced after Master_Down_Interval; graceful stop hands over within skew", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const a = node("a", "192.0.2.1", conf(150), clock, seg);
+    const b = node("b", "192.0.2.2", conf(100), clock, seg);
+    a.rt.start();
+    b.rt.start();
+    clock.advance(2000);
+    a.host.alive = false; // SIGKILL: no more packets, no cleanup
+    const killedAt = clock.now;
+    for (let i = 0; i < 100 && b.state() !== "MASTER"; i++) clock.advance(5);
+    const mdi = 3 * 100 + ((256 - 100) * 100) / 256; // v3, 0.1 s, priority 100
+    expect(clock.now - killedAt).toBeLessThanOrEqual(mdi + 10);
+    expect(b.host.has("192.0.2.100")).toBe(true);
+
+    // a returns, preempts; then stops gracefully: b takes over within skew time
+    const a2 = node("a2", "192.0.2.1", conf(150), clock, seg);
+    a2.host.addressTable = a.host.addressTable; // the VIP a left behind
+    a2.rt.start();
+    expect(a2.log.lines.some((l) => l.includes("left by a previous run"))).toBe(true);
+    clock.advance(2000);
+    expect(a2.state()).toBe("MASTER");
+    expect(b.state()).toBe("BACKUP");
+    a2.rt.stop();
+    expect(a2.host.has("192.0.2.100")).toBe(false);
+    const stoppedAt = clock.now;
+    for (let i = 0; i < 100 && b.state() !== "MASTER"; i++) clock.advance(1);
+    expect(clock.now - stoppedAt).toBeLessThanOrEqual((256 - 100) * 100 / 256 + 2);
+    expect(b.rt.status().instances[0]!.stats.pri_zero_rcvd).toBe(1);
+  });
+
+  test("an interface going down puts the instance in FAULT and releases the VIP", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const states: string[] = [];
+    const a = node("a", "192.0.2.1", conf(150), clock, seg, states);
+    a.rt.start();
+    clock.advance(1000);
+    expect(a.state()).toBe("MASTER");
+    a.host.setLink(false);
+    expect(a.state()).toBe("FAULT");
+    expect(a.host.has("192.0.2.100")).toBe(false);
+    a.host.setLink(true);
+    clock.advance(1000);
+    expect(a.state()).toBe("MASTER");
+    expect(states).toEqual(["VI_1 BACKUP 150", "VI_1 MASTER 150", "VI_1 FAULT 150", "VI_1 BACKUP 150", "VI_1 MASTER 150"]);
+  });
+
+  test("PASS authentication mismatch: adverts are dropped and counted, both become MASTER", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const v2 = (prio: number, pass: string) =>
+      conf(prio, `authentication {\n auth_type PASS\n auth_pass ${pass}\n }`).replace("version 3", "version 2").replace("advert_int 0.1", "advert_int 1");
+    const a = node("a", "192.0.2.1", v2(150, "secret1"), clock, seg);
+    const b = node("b", "192.0.2.2", v2(100, "secret2"), clock, seg);
+    a.rt.start();
+    b.rt.start();
+    clock.advance(10_000);
+    expect(a.state()).toBe("MASTER");
+    expect(b.state()).toBe("MASTER");
+    expect(b.rt.status().instances[0]!.stats.auth_failure).toBeGreaterThan(3);
+    expect(b.log.lines.filter((l) => l.startsWith("W ")).length).toBe(1); // logged once, counted every time
+  });
+});
