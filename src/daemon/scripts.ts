@@ -17,6 +17,7 @@
  * - User and group names are looked up in /etc/passwd and /etc/group only (no NSS).
  */
 import { readFileSync } from "node:fs";
+import { readFile, readdir } from "node:fs/promises";
 import { decodeEscape } from "../config/lexer.ts";
 import type { ScriptRef } from "../config/schema/kinds.ts";
 
@@ -231,6 +232,8 @@ const DEFAULT_KILL_INTERVAL_MS = 2000;
 /** How long to keep reading a script's pipes after it exited (a daemonized child may hold them). */
 const PIPE_LINGER_MS = 100;
 const TAIL_CHARS = 8192;
+/** How often to look whether a killed script's group is empty yet. */
+const GROUP_POLL_MS = 50;
 
 function scriptEnv(extra?: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
@@ -240,7 +243,7 @@ function scriptEnv(extra?: Record<string, string>): Record<string, string> {
   return extra ? Object.assign(env, extra) : env;
 }
 
-/** Whether any process is left in group `pgid`. */
+/** Whether any process (zombies included) is left in group `pgid`. */
 function groupExists(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
@@ -248,6 +251,33 @@ function groupExists(pgid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code !== "ESRCH";
   }
+}
+
+/**
+ * Whether group `pgid` still has a member that is not a zombie. Zombies count for kill(2) but
+ * are dead; they linger when init does not reap orphans (seen in minimal VMs and containers).
+ * Scans /proc asynchronously; if /proc cannot be read, any member counts as live.
+ */
+async function groupHasLiveMembers(pgid: number): Promise<boolean> {
+  if (!groupExists(pgid)) return false;
+  let pids: string[];
+  try {
+    pids = (await readdir("/proc")).filter((n) => n.charCodeAt(0) >= 48 && n.charCodeAt(0) <= 57);
+  } catch {
+    return true;
+  }
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue; // exited meanwhile
+    }
+    // Fields after "(comm) ": state ppid pgrp …
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(f[2]) === pgid && f[0] !== "Z") return true;
+  }
+  return false;
 }
 
 function signalGroup(pgid: number, signal: "SIGTERM" | "SIGKILL"): void {
@@ -365,7 +395,7 @@ export function runScript(argv: readonly string[], opts: RunOptions = {}): Scrip
     clearTimers();
     const steps: Array<"SIGTERM" | "SIGKILL"> = [first, "SIGKILL", "SIGKILL"];
     const step = (i: number): void => {
-      if (i >= steps.length || !groupExists(pgid)) {
+      if (!groupExists(pgid)) {
         escalationDone();
         return;
       }
@@ -392,11 +422,14 @@ export function runScript(argv: readonly string[], opts: RunOptions = {}): Scrip
     } catch {
       // exited never rejects in practice; treat as unknown status
     }
-    // The leader is gone; after a kill, wait for the rest of its group (bounded by the steps).
+    // The leader is gone; after a kill, wait (bounded by the kill steps) for the rest of its
+    // group, checking every GROUP_POLL_MS — there is no event for "group empty".
     if (killing) {
-      if (groupExists(pgid)) await escalated;
-    } else {
-      clearTimers();
+      let stepsOver = false;
+      void escalated.then(() => (stepsOver = true));
+      while (!stepsOver && (await groupHasLiveMembers(pgid))) {
+        await Promise.race([escalated, Bun.sleep(GROUP_POLL_MS)]);
+      }
     }
     clearTimers();
     const linger = setTimeout(() => {
