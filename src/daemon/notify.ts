@@ -19,6 +19,7 @@ import {
   SYSTEM_ACCOUNT_FILES,
   defaultScriptIdentity,
   prepareScript,
+  releaseLingeringPipes,
   waitBounded,
   type AccountFiles,
   type Identity,
@@ -275,7 +276,9 @@ export class VrrpNotifier {
     const rest = [...this.#live];
     if (rest.length > 0) this.#log.info(`Terminating ${rest.length} notify script(s) still running`);
     for (const e of rest) e.handle.terminate(killAfterMs);
-    return waitBounded(rest.map((e) => e.handle.result), 2 * killAfterMs + 500);
+    const done = await waitBounded(rest.map((e) => e.handle.result), 2 * killAfterMs + 500);
+    releaseLingeringPipes();
+    return done;
   }
 
   #logResult(prefix: string, keyword: NotifyKeyword, text: string, r: ScriptResult): void {

@@ -318,6 +318,20 @@ function drain(stream: ReadableStream<Uint8Array>): { done: Promise<void>; cance
   };
 }
 
+/** Output pipes still open after their script exited (held by something it left running). */
+const lingering = new Set<{ cancel(): void }>();
+
+/**
+ * Stops reading pipes that outlived their scripts (they keep the process alive); for daemon
+ * exit. Returns how many were released.
+ */
+export function releaseLingeringPipes(): number {
+  const n = lingering.size;
+  for (const e of lingering) e.cancel();
+  lingering.clear();
+  return n;
+}
+
 type Spawned = Bun.Subprocess<"ignore", "pipe", "pipe">;
 
 function spawnOnce(argv: string[], opts: RunOptions): Spawned | { code: string; message: string } {
@@ -432,12 +446,18 @@ export function runScript(argv: readonly string[], opts: RunOptions = {}): Scrip
       }
     }
     clearTimers();
-    const linger = setTimeout(() => {
-      out.cancel();
-      err.cancel();
-    }, PIPE_LINGER_MS);
-    await Promise.all([out.done, err.done]);
+    // A child the script left in the background may hold the pipes open. Do not close them on
+    // it (its next write would SIGPIPE it, where keepalived gives scripts /dev/null): keep
+    // draining in the background until EOF or releaseLingeringPipes().
+    const pipesDone = Promise.all([out.done, err.done]);
+    let linger: ReturnType<typeof setTimeout> | undefined;
+    const closed = await Promise.race([pipesDone.then(() => true), new Promise<false>((r) => (linger = setTimeout(() => r(false), PIPE_LINGER_MS)))]);
     clearTimeout(linger);
+    if (!closed) {
+      const entry = { cancel: () => (out.cancel(), err.cancel()) };
+      lingering.add(entry);
+      void pipesDone.then(() => lingering.delete(entry));
+    }
     running = false;
     const signal = proc.signalCode === null ? null : String(proc.signalCode);
     let error: string | undefined;
@@ -512,7 +532,9 @@ export class ScriptRunner {
   async shutdown(killAfterMs = 1000): Promise<boolean> {
     const live = [...this.live];
     for (const h of live) h.terminate(killAfterMs);
-    return waitBounded(live.map((h) => h.result), 2 * killAfterMs + 500);
+    const done = await waitBounded(live.map((h) => h.result), 2 * killAfterMs + 500);
+    releaseLingeringPipes();
+    return done;
   }
 }
 

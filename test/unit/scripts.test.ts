@@ -8,6 +8,7 @@ import {
   defaultScriptIdentity,
   lookupIdentity,
   prepareScript,
+  releaseLingeringPipes,
   runScript,
   shellCommandLine,
   splitCommand,
@@ -197,6 +198,24 @@ describe("runScript", () => {
     const r = await runScript([s], { timeoutMs: 10000 }).result;
     expect(r.ok).toBe(true);
     expect(r.stdoutTail.endsWith("END")).toBe(true);
+  });
+
+  test("a background child holding stdout neither delays the result nor gets its pipe closed", async () => {
+    const flag = join(dir, "bg.alive");
+    const s = script("bg.sh", `#!/bin/sh\n(sleep 0.4; echo late; echo ok > '${flag}') &\necho early\n`);
+    const t0 = performance.now();
+    const r = await runScript([s]).result;
+    expect(performance.now() - t0).toBeLessThan(350);
+    expect(r).toMatchObject({ ok: true, stdoutTail: "early" });
+    // The background child writes after the result: it must not die of SIGPIPE.
+    expect((await waitForFile(flag, 3000)).trim()).toBe("ok");
+    expect(releaseLingeringPipes()).toBe(0); // its pipe reached EOF on its own
+    const s2 = script("bg2.sh", "#!/bin/sh\n(exec sleep 100) &\necho $!\n");
+    const r2 = await runScript([s2]).result;
+    const pid = Number(r2.stdoutTail);
+    startedPids.push(pid);
+    expect(releaseLingeringPipes()).toBe(1);
+    process.kill(pid, "SIGKILL");
   });
 
   test("environment is scrubbed of LD_PRELOAD, LD_LIBRARY_PATH and IFS", async () => {
