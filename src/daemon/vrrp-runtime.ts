@@ -35,8 +35,12 @@ interface Runner {
   /** Source address of our adverts (primary IPv4 of the interface, or its IPv6 link-local). */
   src: string;
   ipId: number;
+  /**
+   * keepalived's single AH sequence counter: incremented for each advert we send, and set to
+   * the sequence number of each AH advert we accept. Sharing it is what lets a restarted
+   * router (starting again from 1) be accepted: it continues from its peer's numbers.
+   */
   ahSeq: number;
-  lastAhSeq: number;
   timer: unknown;
   vipsSet: boolean;
   /** Addresses we installed (so we remove exactly those). */
@@ -184,7 +188,7 @@ export class VrrpRuntime {
       checkVipAddrs: true,
     };
     const r: Runner = {
-      model: m, fsm: new VrrpInstance(params), channel, rx, src: src ?? "", ipId: 0, ahSeq: 0, lastAhSeq: 0,
+      model: m, fsm: new VrrpInstance(params), channel, rx, src: src ?? "", ipId: 0, ahSeq: 0,
       timer: undefined, vipsSet: false, installed: [], lastTransition: this.#host.wallNow(), loggedDrops: new Set(),
     };
     const list = channel.byVrid.get(m.virtual_router_id) ?? [];
@@ -253,9 +257,9 @@ export class VrrpRuntime {
     if (!runners) return; // another router's VRID (log_unknown_vrids is not implemented)
     const now = this.#host.now();
     for (const r of runners) {
-      const res = validateAdvert(parsed.packet, meta, r.rx, { effectivePriority: r.fsm.effectivePriority, lastAhSeq: r.lastAhSeq });
+      const res = validateAdvert(parsed.packet, meta, r.rx, { effectivePriority: r.fsm.effectivePriority, lastAhSeq: r.ahSeq });
       for (const k of res.counters) r.fsm.stats[k]++;
-      if (res.ahSeq !== undefined) r.lastAhSeq = res.ahSeq;
+      if (res.ahSeq !== undefined) r.ahSeq = res.ahSeq;
       if (!res.ok) {
         if (!r.loggedDrops.has(res.reason)) {
           r.loggedDrops.add(res.reason);
@@ -267,7 +271,11 @@ export class VrrpRuntime {
       for (const w of res.warnings) this.#log.info(w);
       // INIT and FAULT ignore adverts (reference §2.6)
       if (r.fsm.state === VrrpState.FAULT || r.fsm.state === VrrpState.INIT) continue;
-      this.#apply(r, r.fsm.onAdvert(now, { src: meta.src, priority: res.advert.priority, adverIntCs: res.advert.adverIntCs }));
+      const actions = r.fsm.onAdvert(now, { src: meta.src, priority: res.advert.priority, adverIntCs: res.advert.adverIntCs });
+      // keepalived: a MASTER hearing a lower-priority AH advert resyncs its counter to the
+      // peer's seq + 1 before it answers, so the peer accepts what it sends next.
+      if (res.ahSeq !== undefined && actions.some((a) => a.type === "master-rx-lower-prio")) r.ahSeq = res.ahSeq + 1;
+      this.#apply(r, actions);
     }
   }
 
