@@ -263,8 +263,13 @@ export class VrrpNotifier {
   }
 
   /** Waits at most `ms` for every running notify script; true if they all finished. */
-  async settle(ms: number): Promise<boolean> {
+  async waitAll(ms: number): Promise<boolean> {
     return waitBounded([...this.#live].map((e) => e.handle.result), ms);
+  }
+
+  /** Waits at most `ms` for every running notify script (notify-hook's interface). */
+  async settle(ms: number): Promise<void> {
+    await this.waitAll(ms);
   }
 
   /**
