@@ -52,8 +52,8 @@ export async function main(argv: string[]): Promise<number> {
     log.error(`cannot open netlink: ${(e as Error).message}`);
     return 1;
   }
-  const { notifier } = await import("../daemon/notify-hook.ts");
-  const notify = notifier(loaded.model, log);
+  const { createNotifier } = await import("../daemon/notify.ts");
+  const notify = createNotifier(loaded.model, log);
   const runtime = new VrrpRuntime(loaded.model, host, log, {
     version: versionLine(),
     configFile: path,
@@ -76,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
       stopping = true;
       log.info(`Stopping (${sig})`);
       runtime.stop();
-      await notify.settle(1000);
+      await notify.shutdown(1000);
       control?.close();
       host.close();
       rmSync(pidFile, { force: true });
