@@ -23,6 +23,9 @@ export function suggest(word: string, candidates: Iterable<string>): string | un
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {
+    // the distance is at least the length difference: skip the O(m·n) table when it cannot win
+    // (a 20,000-character token against every keyword took seconds)
+    if (Math.abs(c.length - w.length) > limit) continue;
     const dist = editDistance(w, c.toLowerCase());
     if (dist < bestD && dist <= limit) {
       best = c;
