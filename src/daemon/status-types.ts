@@ -45,6 +45,8 @@ export interface DaemonStatus {
   startedAt: number;
   routerId: string;
   instances: VrrpInstanceStatus[];
+  /** Optional global fields of keepalived's JSON v2 dump (`track_process`: an array of objects). */
+  extra?: Record<string, unknown>;
 }
 
 /** Anything that can answer `status`. */
