@@ -76,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
       stopping = true;
       log.info(`Stopping (${sig})`);
       runtime.stop();
-      await notify.shutdown(1000);
+      await notify.shutdown(1500);
       control?.close();
       host.close();
       rmSync(pidFile, { force: true });
