@@ -10,7 +10,7 @@
  * Times: `wallMs()` is the wall clock in fractional ms, the clock the address monitor
  * (`ip -ts`) and pcap timestamps use, so kill times and events can be subtracted.
  */
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import type { Subprocess } from "bun";
 import { formatIPv4, formatIPv6 } from "../../src/net/addr.ts";
@@ -239,7 +239,7 @@ export class Vipd extends Proc {
 
   /** Log lines that report a dropped or bad packet, or an error. */
   problemLines(): string[] {
-    return this.lines.map((l) => l.line).filter((l) => /ERROR|dropped|invalid|mismatch|bad |error|failed|cannot/i.test(l));
+    return this.lines.map((l) => l.line).filter((l) => /WARNING|ERROR|drop|invalid|mismatch|\bbad\b|error|fail|cannot/i.test(l));
   }
 
   /** Removes the temp dir (call after the process is gone). */
@@ -255,26 +255,55 @@ export function startVipd(ns: string, config: string, o: VipdOptions = {}): Vipd
 
 // ---- keepalived -------------------------------------------------------------------------------
 
-/** A keepalived (VRRP only, foreground, console log) started in a namespace. */
+let jsonSignal: number | undefined;
+
+/** keepalived's JSON-dump signal number (SIGRTMIN+2), as `keepalived --signum=JSON` prints it. */
+function keepalivedJsonSignal(): number {
+  jsonSignal ??= Number(Bun.spawnSync(["keepalived", "--signum=JSON"], { stdout: "pipe" }).stdout.toString().trim());
+  return jsonSignal;
+}
+
+/**
+ * A keepalived (VRRP only, foreground, console log) started in a namespace. Its files live
+ * in a dir under /run; inside the mount namespace `ip netns exec` creates (a slave of the
+ * host's, so nothing propagates back) that dir's tmp/ is bind-mounted over /tmp, so the
+ * JSON dump (/tmp/keepalived.json) of keepalived's running side by side never collide.
+ */
 export class Keepalived extends Proc {
   readonly ns: string;
   readonly dir: string;
   readonly vrrpPidFile: string;
 
   constructor(ns: string, config: string, name?: string) {
-    const dir = mkdtempSync(`${tmpdir()}/vipdt-kad-`);
+    const dir = mkdtempSync("/run/vipdt-kad-");
+    mkdirSync(`${dir}/tmp`);
     const conf = `${dir}/keepalived.conf`;
     writeFileSync(conf, config);
     const vrrpPidFile = `${dir}/vrrp.pid`;
     // -n foreground, -l console log, -D detail, --vrrp only; unique pid files so several run
     // side by side; --dont-respawn so killing the VRRP child is a real crash, not a restart.
     super(name ?? `keepalived@${ns}`, [
-      "ip", "netns", "exec", ns, "keepalived", "-n", "-l", "-D", "--dont-respawn", "-f", conf,
+      "ip", "netns", "exec", ns, "sh", "-c", 'mount --bind "$0" /tmp && exec "$@"', `${dir}/tmp`,
+      "keepalived", "-n", "-l", "-D", "--dont-respawn", "-f", conf,
       "-p", `${dir}/keepalived.pid`, "-r", vrrpPidFile, "-c", `${dir}/checkers.pid`, "--vrrp",
     ]);
     this.ns = ns;
     this.dir = dir;
     this.vrrpPidFile = vrrpPidFile;
+  }
+
+  /** keepalived's JSON dump (SIGRTMIN+2 → /tmp/keepalived.json in its private /tmp), parsed. */
+  async json(timeoutMs = 2000): Promise<unknown> {
+    const file = `${this.dir}/tmp/keepalived.json`;
+    rmSync(file, { force: true });
+    if (!this.kill(keepalivedJsonSignal())) throw new Error(`${this.name} is not running`);
+    return waitFor(() => {
+      try {
+        return JSON.parse(readFileSync(file, "utf8")) as unknown;
+      } catch {
+        return undefined; // not there yet, or half written
+      }
+    }, timeoutMs, `${this.name} JSON dump`);
   }
 
   /** PID of the VRRP child process (the one that sends adverts), once it wrote its pid file. */
@@ -307,11 +336,10 @@ export class Keepalived extends Proc {
     return s;
   }
 
-  /** Log lines that report a received packet keepalived did not like. */
+  /** Log lines that report a packet keepalived did not like, or any other error. */
   problemLines(): string[] {
     return this.lines.map((l) => l.line).filter((l) =>
-      /bad|error|invalid|mismatch|incorrect|unknown|failed|too short|ttl|checksum|authentication/i.test(l) &&
-      !/^\s*$/.test(l));
+      /\bbad\b|error|invalid|mismatch|incorrect|unknown|fail|too short|\bttl\b|checksum|authentication|not present|drop|wrong|passwd|IPSEC/i.test(l));
   }
 
   /** Removes the temp dir. */
