@@ -19,6 +19,7 @@ export const commands: Readonly<Record<string, Command>> = {
   check: { summary: "validate a config like keepalived -t (exit 0/3/4/5/6)", load: () => import("./check.ts") },
   convert: { summary: "print a config as YAML or keepalived.conf", load: () => import("./convert.ts") },
   "dump-config": { summary: "print the resolved config model as JSON", load: () => import("./dump-config.ts") },
+  status: { summary: "show a running daemon's VRRP instances (--json, --keepalived-json)", load: () => import("./status.ts") },
   schema: { summary: "print the JSON Schema of the YAML config", load: () => import("./schema.ts") },
   run: { summary: "run the daemon in the foreground", load: () => import("./run.ts") },
   help: { summary: "list commands", load: async () => ({ main: helpMain }) },
