@@ -8,7 +8,7 @@ import { AnnounceSchedule, DEFAULT_GARP_PARAMS } from "./garp-schedule.ts";
 import type { AnnounceReason, GarpParams } from "./garp-schedule.ts";
 import {
   DEFAULT_DOWN_TIMER_ADVERTS, PRIO_OWNER, PRIO_STOP, csToMs, effectivePriority,
-  masterDownIntervalMs, skewTimeMs, stallLimitMs,
+  masterDownIntervalMs, minSkewTimeMs, skewTimeMs, stallLimitMs,
 } from "./timing.ts";
 import { STATE_NAMES, VrrpState, newStats } from "./types.ts";
 import type { Family, VrrpStats, VrrpVersion } from "./types.ts";
@@ -82,6 +82,7 @@ export type TransitionReason =
   | "fault" // a fault reason appeared
   | "fault-cleared" // the last fault reason went away
   | "stall" // timer_expired_backup: we stalled too long to still be master
+  | "sync-group" // moved to BACKUP or FAULT (or out of FAULT) because its sync group did
   | "stop"; // instance stopped (→ INIT); the daemon reports STOP
 
 export type LogLevel = "info" | "warning" | "debug";
@@ -96,7 +97,11 @@ export type VrrpAction =
   | { type: "remove-addresses" }
   /** Send `rounds` rounds of GARP/NA for every VIP and eVIP (through the pacer). */
   | { type: "announce"; reason: AnnounceReason; rounds: number }
-  | { type: "state-change"; from: VrrpState; to: VrrpState; reason: TransitionReason }
+  /**
+   * `followsGroup`: set when the sync group imposed this transition (the member did not
+   * reach the state by its own timer, advert or fault).
+   */
+  | { type: "state-change"; from: VrrpState; to: VrrpState; reason: TransitionReason; followsGroup?: true }
   /** A MASTER heard a lower-priority advert (notify_master_rx_lower_pri / FIFO MASTER_RX_LOWER_PRI). */
   | { type: "master-rx-lower-prio"; src: string; priority: number }
   /** The effective priority changed (FIFO MASTER_PRIORITY / BACKUP_PRIORITY). */
@@ -118,6 +123,8 @@ export interface InstanceSnapshot {
   masterAddress: string | undefined;
   masterPriority: number;
   faults: string[];
+  /** Held in FAULT because another member of its sync group has a fault. */
+  heldByGroup: boolean;
   nextDeadline: number | undefined;
   lastAdvertSentAt: number | undefined;
   stats: VrrpStats;
@@ -158,6 +165,8 @@ export class VrrpInstance {
   #preemptUntil: number | undefined;
   #lastAdvertSentAt: number | undefined;
   #faults = new Set<string>();
+  /** Held in FAULT by the sync group (another member has a fault); not one of `#faults`. */
+  #groupFault = false;
   /** The instance would be MASTER if a sync group let it (its down timer expired). */
   #wantsMaster = false;
   #nextMasterReason: TransitionReason = "master-down";
@@ -196,9 +205,13 @@ export class VrrpInstance {
   get wantsMaster(): boolean {
     return this.#wantsMaster;
   }
-  /** Active fault reasons. */
+  /** Active fault reasons of this instance itself (not counting a sync group's hold). */
   get faults(): ReadonlySet<string> {
     return this.#faults;
+  }
+  /** True while the sync group holds this instance in FAULT for another member's fault. */
+  get heldByGroup(): boolean {
+    return this.#groupFault;
   }
 
   /** Plain-data view of the instance for status output and JSON dumps. */
@@ -218,6 +231,7 @@ export class VrrpInstance {
       masterAddress: this.#masterAddress,
       masterPriority: this.#masterPriority,
       faults: [...this.#faults],
+      heldByGroup: this.#groupFault,
       nextDeadline: this.nextDeadline(),
       lastAdvertSentAt: this.#lastAdvertSentAt,
       stats: { ...this.stats },
@@ -248,20 +262,33 @@ export class VrrpInstance {
     return Math.min(a, b);
   }
 
-  /** Leaves INIT: FAULT if a fault is already known, owner+MASTER at once, else BACKUP. */
-  start(now: number): VrrpAction[] {
+  /**
+   * Leaves INIT: FAULT if a fault (or a sync group's hold) is already known, owner+MASTER at
+   * once, else BACKUP. `ownerWaits` (a sync group whose members are not all owners): an owner
+   * wanting MASTER starts as BACKUP and waits one interval + minimal skew (keepalived's init).
+   */
+  start(now: number, opts: { ownerWaits?: boolean } = {}): VrrpAction[] {
     if (this.#state !== VrrpState.INIT) return [];
     const out: VrrpAction[] = [];
     const p = this.params;
+    const ownerMaster = p.basePriority === PRIO_OWNER && p.wantState === "MASTER";
     this.#masterAdverIntCs = p.adverIntCs;
     this.#masterAddress = undefined;
     this.#preemptUntil = undefined;
-    this.#wantsMaster = false;
-    if (this.#faults.size > 0) {
+    // keepalived's wantstate: an owner configured MASTER wants MASTER from the start.
+    this.#wantsMaster = ownerMaster;
+    if (this.#faults.size > 0 || this.#groupFault) {
+      this.#wantsMaster = false;
       this.#deadline = undefined;
       this.#log(out, "info", "Entering FAULT STATE (init)");
       this.#setState(out, VrrpState.FAULT, "startup");
-    } else if (p.basePriority === PRIO_OWNER && p.wantState === "MASTER") {
+    } else if (ownerMaster && opts.ownerWaits === true) {
+      this.#msDownTimerMs = csToMs(this.#masterAdverIntCs) + minSkewTimeMs(p.version, this.#masterAdverIntCs);
+      this.#deadline = now + this.#msDownTimerMs;
+      this.#nextMasterReason = "preempt";
+      this.#log(out, "info", "Entering BACKUP STATE (init)");
+      this.#setState(out, VrrpState.BACKUP, "startup");
+    } else if (ownerMaster) {
       // The owner becomes master by timing out of BACKUP almost at once (keepalived: 1 µs),
       // without a BACKUP notify.
       this.#state = VrrpState.BACKUP;
@@ -349,22 +376,88 @@ export class VrrpInstance {
       if (this.#faults.has(reason)) return out;
       this.#faults.add(reason);
       if (this.#faults.size > 1 || this.#state === VrrpState.INIT || this.#state === VrrpState.FAULT) return out;
-      this.#wantsMaster = false;
-      if (this.#state === VrrpState.MASTER) {
-        this.#log(out, "info", "Entering FAULT STATE");
-        this.#sendAdvert(now, PRIO_STOP, out);
-        this.#leaveMaster(out, VrrpState.FAULT, "fault");
-      } else {
-        this.#log(out, "info", "Entering FAULT STATE");
-        this.#setState(out, VrrpState.FAULT, "fault");
-      }
-      this.#masterAdverIntCs = this.params.adverIntCs;
-      this.#msDownTimerMs = this.masterDownIntervalMs();
-      this.#deadline = undefined;
+      this.#enterFault(now, out, "fault");
       return out;
     }
     if (!this.#faults.delete(reason)) return out;
+    if (this.#faults.size > 0 || this.#groupFault || this.#state !== VrrpState.FAULT) return out;
+    this.#leaveFault(now, out, "fault-cleared");
+    return out;
+  }
+
+  /**
+   * Sync group hold: `on` puts the instance in FAULT like a fault of its own (a MASTER resigns
+   * with priority 0), tagged `followsGroup`; releasing it with no fault of its own left brings
+   * it back to BACKUP. Before `start` it is only recorded.
+   */
+  setGroupFault(now: number, on: boolean): VrrpAction[] {
+    const out: VrrpAction[] = [];
+    if (on === this.#groupFault) return out;
+    this.#groupFault = on;
+    if (on) {
+      if (this.#faults.size > 0 || this.#state === VrrpState.INIT || this.#state === VrrpState.FAULT) return out;
+      this.#enterFault(now, out, "sync-group", true);
+      return out;
+    }
     if (this.#faults.size > 0 || this.#state !== VrrpState.FAULT) return out;
+    this.#leaveFault(now, out, "sync-group", true);
+    return out;
+  }
+
+  /**
+   * Sync group: another member went MASTER with every member agreeing, so this BACKUP member
+   * goes MASTER now (advert, addresses, GARP/NA), reporting the trigger's `reason`.
+   */
+  forceMaster(now: number, reason: TransitionReason): VrrpAction[] {
+    const out: VrrpAction[] = [];
+    if (this.#state !== VrrpState.BACKUP) return out;
+    this.#becomeMaster(now, out, reason, true);
+    return out;
+  }
+
+  /**
+   * Sync group: another member left MASTER for BACKUP, so a MASTER member steps down too
+   * (addresses removed, no priority-0 advert, full down timer). Other states are left alone.
+   */
+  forceBackup(now: number): VrrpAction[] {
+    const out: VrrpAction[] = [];
+    if (this.#state !== VrrpState.MASTER) return out;
+    this.#log(out, "info", "Entering BACKUP STATE");
+    this.#leaveMaster(out, VrrpState.BACKUP, "sync-group", true);
+    this.#wantsMaster = false;
+    this.#preemptUntil = undefined;
+    this.#masterAdverIntCs = this.params.adverIntCs;
+    this.#nextMasterReason = "master-down";
+    this.#restartDownTimer(now);
+    return out;
+  }
+
+  /**
+   * Sync group: another member, as MASTER, heard a lower-priority advert; a MASTER sends its
+   * own `garp_lower_prio_repeat` GARP/NA rounds too (and schedules the delayed ones).
+   */
+  announceLowerPriority(now: number): VrrpAction[] {
+    if (this.#state !== VrrpState.MASTER) return [];
+    return this.#announce.lowerPriority(now).map((r) => ({ type: "announce" as const, reason: r.reason, rounds: r.rounds }));
+  }
+
+  /** Enters FAULT from BACKUP or MASTER (a MASTER resigns with priority 0). */
+  #enterFault(now: number, out: VrrpAction[], reason: TransitionReason, followsGroup = false): void {
+    this.#wantsMaster = false;
+    this.#log(out, "info", "Entering FAULT STATE");
+    if (this.#state === VrrpState.MASTER) {
+      this.#sendAdvert(now, PRIO_STOP, out);
+      this.#leaveMaster(out, VrrpState.FAULT, reason, followsGroup);
+    } else {
+      this.#setState(out, VrrpState.FAULT, reason, followsGroup);
+    }
+    this.#masterAdverIntCs = this.params.adverIntCs;
+    this.#msDownTimerMs = this.masterDownIntervalMs();
+    this.#deadline = undefined;
+  }
+
+  /** FAULT → BACKUP with a fresh down timer (the owner wanting MASTER only waits adver_int + skew). */
+  #leaveFault(now: number, out: VrrpAction[], reason: TransitionReason, followsGroup = false): void {
     const p = this.params;
     this.#masterAdverIntCs = p.adverIntCs;
     this.#preemptUntil = undefined;
@@ -379,8 +472,7 @@ export class VrrpInstance {
     }
     this.#deadline = now + this.#msDownTimerMs;
     this.#log(out, "info", "Entering BACKUP STATE");
-    this.#setState(out, VrrpState.BACKUP, "fault-cleared");
-    return out;
+    this.#setState(out, VrrpState.BACKUP, reason, followsGroup);
   }
 
   /** Stops the instance (shutdown/removal): a MASTER resigns with a priority-0 advert. Ends in INIT. */
@@ -410,10 +502,10 @@ export class VrrpInstance {
     out.push({ type: "log", level, message: `(${this.params.name}) ${msg}` });
   }
 
-  #setState(out: VrrpAction[], to: VrrpState, reason: TransitionReason): void {
+  #setState(out: VrrpAction[], to: VrrpState, reason: TransitionReason, followsGroup = false): void {
     const from = this.#state;
     this.#state = to;
-    out.push({ type: "state-change", from, to, reason });
+    out.push(followsGroup ? { type: "state-change", from, to, reason, followsGroup } : { type: "state-change", from, to, reason });
   }
 
   #sendAdvert(now: number, priority: number, out: VrrpAction[]): void {
@@ -521,19 +613,20 @@ export class VrrpInstance {
   }
 
   /** Common part of MASTER → BACKUP/FAULT: drop addresses and bursts, then report. */
-  #leaveMaster(out: VrrpAction[], to: VrrpState, reason: TransitionReason): void {
+  #leaveMaster(out: VrrpAction[], to: VrrpState, reason: TransitionReason, followsGroup = false): void {
     this.#announce.cancel();
     out.push({ type: "remove-addresses" });
     this.stats.release_master++;
-    this.#setState(out, to, reason);
+    this.#setState(out, to, reason, followsGroup);
   }
 
   /** BACKUP down timer expired: become MASTER unless a sync group says to wait. */
   #gotoMaster(now: number, out: VrrpAction[]): void {
     if (!this.#canGoMaster(this)) {
-      // Held in BACKUP by the group: keep waiting, re-arming the same down timer.
+      // Held in BACKUP by the group: keep waiting a full Master_Down_Interval (keepalived's
+      // vrrp_sync_can_goto_master), still wanting MASTER until an advert says otherwise.
       this.#wantsMaster = true;
-      this.#deadline = now + this.#msDownTimerMs;
+      this.#restartDownTimer(now);
       return;
     }
     this.#becomeMaster(now, out, this.#nextMasterReason);
@@ -543,7 +636,7 @@ export class VrrpInstance {
    * BACKUP → MASTER: advert first (so the old master drops the VIPs before our GARPs),
    * then addresses, then the GARP/NA burst, then the report.
    */
-  #becomeMaster(now: number, out: VrrpAction[], reason: TransitionReason): void {
+  #becomeMaster(now: number, out: VrrpAction[], reason: TransitionReason, followsGroup = false): void {
     const p = this.params;
     this.#wantsMaster = false;
     this.#masterAdverIntCs = p.adverIntCs;
@@ -555,7 +648,7 @@ export class VrrpInstance {
     for (const r of this.#announce.becomeMaster(now)) out.push({ type: "announce", reason: r.reason, rounds: r.rounds });
     this.#masterAddress = p.sourceAddress;
     this.#masterPriority = this.#effectivePriority;
-    this.#setState(out, VrrpState.MASTER, reason);
+    this.#setState(out, VrrpState.MASTER, reason, followsGroup);
   }
 
   /**
