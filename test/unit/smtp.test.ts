@@ -12,6 +12,22 @@ import {
   type SmtpSettings,
 } from "../../src/daemon/smtp.ts";
 import type { Logger } from "../../src/daemon/logger.ts";
+import {
+  VrrpAlerts,
+  alertGlobalsFromDoc,
+  checkerEmail,
+  checkerMessage,
+  decideVrrpAlert,
+  groupEmail,
+  instanceEmail,
+  realServerAlertEnabled,
+  realServerRemovedEmail,
+  shouldMailChecker,
+  virtualServerAlertEnabled,
+  virtualServerEmail,
+  vrrpAlertEnabled,
+  type AlertGlobals,
+} from "../../src/daemon/alerts.ts";
 
 // --- a scriptable fake SMTP server on 127.0.0.1 -------------------------------------------------
 
@@ -377,5 +393,111 @@ describe("SmtpQueue", () => {
     expect(await q.idle(2000)).toBe(true);
     expect(q.failed).toBe(1);
     expect(q.dropped).toBe(3);
+  });
+});
+
+// --- alert decisions and wording (src/daemon/alerts.ts) -----------------------------------------
+
+describe("alerts: which state changes are mailed, and how", () => {
+  const g = (extra: Partial<AlertGlobals> = {}): AlertGlobals => ({ router_id: "lb1", ...extra });
+  const vs = { ip: "192.0.2.1", port: 80, protocol: "TCP" as const };
+  const rs = { ip: "192.0.2.2", port: 8080 };
+
+  test("defaults: VRRP and virtual servers off, real servers on, unless set globally", () => {
+    expect(vrrpAlertEnabled(undefined, g())).toBe(false);
+    expect(virtualServerAlertEnabled(undefined, g())).toBe(false);
+    expect(realServerAlertEnabled(undefined, g())).toBe(true);
+    expect(vrrpAlertEnabled(undefined, g({ smtp_alert: true }))).toBe(true);
+    expect(realServerAlertEnabled(undefined, g({ smtp_alert: false }))).toBe(false);
+    // the specific global wins over smtp_alert; the object's own setting wins over both
+    expect(vrrpAlertEnabled(undefined, g({ smtp_alert: true, smtp_alert_vrrp: false }))).toBe(false);
+    expect(vrrpAlertEnabled(true, g({ smtp_alert: false, smtp_alert_vrrp: false }))).toBe(true);
+    expect(realServerAlertEnabled(undefined, g({ smtp_alert: true, smtp_alert_checker: false }))).toBe(false);
+    expect(virtualServerAlertEnabled(undefined, g({ smtp_alert_checker: true }))).toBe(true);
+    expect(realServerAlertEnabled(false, g({ smtp_alert_checker: true }))).toBe(false);
+    // smtp_alert_vrrp does not touch checkers and vice versa
+    expect(realServerAlertEnabled(undefined, g({ smtp_alert_vrrp: false }))).toBe(true);
+    expect(vrrpAlertEnabled(undefined, g({ smtp_alert_checker: true }))).toBe(false);
+  });
+
+  test("alert globals from the global_defs document", () => {
+    expect(alertGlobalsFromDoc("r1", { smtp_alert: true, no_email_faults: true, router_id: "x" })).toEqual({ router_id: "r1", smtp_alert: true, no_email_faults: true });
+    expect(alertGlobalsFromDoc("r1", {})).toEqual({ router_id: "r1" });
+  });
+
+  test("instance and group subjects and bodies (vrrp_notify.c wording)", () => {
+    expect(instanceEmail("lb1", "VI_1", "MASTER")).toEqual({ subject: "[lb1] VRRP Instance VI_1 - Entering MASTER state", body: "=> VRRP Instance is now owning VRRP VIPs <=" });
+    expect(instanceEmail("lb1", "VI_1", "FAULT").body).toBe("=> VRRP Instance is no longer owning VRRP VIPs <=");
+    expect(instanceEmail("lb1", "VI_1", "STOP").subject).toBe("[lb1] VRRP Instance VI_1 - Stopping");
+    expect(instanceEmail("lb1", "VI_1", "DELETED")).toEqual({ subject: "[lb1] VRRP Instance VI_1 - Deleted", body: "=> VRRP Deleted at reload <=" });
+    expect(groupEmail("lb1", "G", "BACKUP")).toEqual({ subject: "[lb1] VRRP Group G - Entering BACKUP state", body: "=> All VRRP group instances are now in BACKUP state <=" });
+    expect(groupEmail("lb1", "G", "DELETED")).toBeUndefined();
+  });
+
+  test("only on change, FAULT suppressed by no_email_faults without being remembered", () => {
+    const a = new VrrpAlerts(g({ no_email_faults: true }));
+    const seq = (["BACKUP", "MASTER", "MASTER", "FAULT", "MASTER", "BACKUP", "BACKUP"] as const).map((s) => a.onState("instance", "VI_1", s, true)?.subject ?? "-");
+    expect(seq).toEqual([
+      "[lb1] VRRP Instance VI_1 - Entering BACKUP state",
+      "[lb1] VRRP Instance VI_1 - Entering MASTER state",
+      "-", // same as last mailed
+      "-", // FAULT not mailed
+      "-", // MASTER again: last mailed was MASTER (FAULT was never mailed)
+      "[lb1] VRRP Instance VI_1 - Entering BACKUP state",
+      "-",
+    ]);
+    const b = new VrrpAlerts(g());
+    expect(b.onState("group", "G", "FAULT", true)?.subject).toBe("[lb1] VRRP Group G - Entering FAULT state");
+    expect(b.onState("group", "G", "FAULT", true)).toBeUndefined();
+    expect(b.onState("instance", "G", "FAULT", true)).toBeDefined(); // instances and groups are tracked apart
+    expect(b.onState("instance", "VI_2", "MASTER", false)).toBeUndefined(); // disabled
+    // disabled changes are not remembered: enabling later mails the current state
+    expect(b.onState("instance", "VI_2", "MASTER", true)).toBeDefined();
+  });
+
+  test("decideVrrpAlert is pure", () => {
+    const i = { kind: "instance" as const, name: "VI_1", state: "MASTER" as const, enabled: true, lastEmailed: "BACKUP" as const };
+    expect(decideVrrpAlert(i, g()).lastEmailed).toBe("MASTER");
+    expect(decideVrrpAlert(i, g()).email?.subject).toContain("Entering MASTER state");
+    expect(decideVrrpAlert({ ...i, lastEmailed: "MASTER" }, g())).toEqual({ lastEmailed: "MASTER" });
+  });
+
+  test("checker emails: subject from the real server's state, body from the checker", () => {
+    expect(checkerEmail(g(), rs, vs, false, "TCP", false)).toEqual({
+      subject: "[lb1] Realserver [192.0.2.2]:tcp:8080 of virtual server [192.0.2.1]:tcp:80 - DOWN",
+      body: "=> TCP CHECK failed on service <=",
+    });
+    expect(checkerMessage("HTTP", false)).toBe("=> CHECK failed on service : HTTP/SSL request failed <=");
+    expect(checkerMessage("DNS", true)).toBe("=> DNS_CHECK: succeed on service <=");
+    expect(checkerMessage("PING", true)).toBe("=> ICMP CHECK succeed on service <=");
+    expect(checkerMessage("MISC", false, "timed out")).toBe("=> MISC CHECK timed out on service <=");
+    expect(checkerMessage("BFD", true, "bfd1")).toBe("=> BFD CHECK bfd1 succeeded on service <=");
+    expect(checkerMessage("SMTP", false, "connection refused")).toBe("=> CHECK failed on service : connection refused <=");
+    expect(realServerRemovedEmail("lb1", rs, { fwmark: 3, protocol: "TCP" }, true)).toEqual({ subject: "[lb1] Realserver [192.0.2.2]:tcp:8080 of virtual server FWM 3 - DOWN", body: "=> Shutting down <=" });
+  });
+
+  test("checker rule: a change of this checker, and the server moved or no_checker_emails is off", () => {
+    const base = { enabled: true, checkerWasUp: true, checkerIsUp: false, rsWasAlive: true, rsIsAlive: false };
+    expect(shouldMailChecker(base, g())).toBe(true);
+    expect(shouldMailChecker({ ...base, enabled: false }, g())).toBe(false);
+    expect(shouldMailChecker({ ...base, checkerWasUp: false }, g())).toBe(false); // no checker change
+    // a second checker failing on an already-dead server: mailed unless no_checker_emails
+    const already = { ...base, rsWasAlive: false, rsIsAlive: false };
+    expect(shouldMailChecker(already, g())).toBe(true);
+    expect(shouldMailChecker(already, g({ no_checker_emails: true }))).toBe(false);
+    expect(shouldMailChecker(base, g({ no_checker_emails: true }))).toBe(true);
+  });
+
+  test("virtual server quorum emails (ipwrapper.c wording)", () => {
+    expect(virtualServerEmail("lb1", vs, { up: true, init: false, quorum: 2, hysteresis: 1, weightSum: 3 })).toEqual({
+      subject: "[lb1] Virtualserver [192.0.2.1]:tcp:80 - UP",
+      body: "=> Gained quorum 2+1=3 <= 3 <=",
+    });
+    expect(virtualServerEmail("lb1", vs, { up: false, init: false, quorum: 2, hysteresis: 1, weightSum: 0 }).body).toBe("=> Lost quorum 2+1=1 <= 0 <=");
+    expect(virtualServerEmail("lb1", { group: "web", port: 80, protocol: "TCP" }, { up: true, init: true, quorum: 1, hysteresis: 0, weightSum: 1 })).toEqual({
+      subject: "[lb1] Virtualserver [web]:80 - UP",
+      body: "=> Starting with quorum up 1+0=1 <= 1 <=",
+    });
+    expect(virtualServerEmail("lb1", vs, { up: true, init: false, quorum: 1, hysteresis: 0, weightSum: 1, stopping: true })).toEqual({ subject: "[lb1] Virtualserver [192.0.2.1]:tcp:80 - DOWN", body: "=> Shutting down <=" });
   });
 });
