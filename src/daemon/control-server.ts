@@ -59,7 +59,9 @@ interface Conn {
   /** Output the kernel has not taken yet. */
   out: Uint8Array[];
   outBytes: number;
-  /** End the connection once `out` is flushed; read nothing more. */
+  /** False once the connection was refused: further input is ignored. */
+  reading: boolean;
+  /** End the connection once `out` is flushed. */
   ending: boolean;
   closed: boolean;
 }
@@ -112,18 +114,24 @@ export async function startControlServer(path: string, handlers: ControlHandlers
     flush(s);
   };
 
-  /** Answers with an error and ends the connection once the answer is out. */
+  /** Stops reading; after the answers already queued, sends an error and ends the connection. */
   const refuse = (s: Socket<Conn>, error: string): void => {
     const c = s.data;
-    if (c.ending) return;
-    send(s, { ok: false, error });
-    c.ending = true;
+    if (!c.reading) return;
+    c.reading = false;
     c.partial = new Uint8Array(0);
-    flush(s);
+    c.chain = c.chain
+      .then(() => {
+        send(s, { ok: false, error });
+        c.ending = true;
+        flush(s);
+      })
+      .catch((err: unknown) => log(`control: ${errorText(err)}`));
   };
 
   const closeHard = (s: Socket<Conn>): void => {
     const c = s.data;
+    c.reading = false;
     c.ending = true;
     c.out = [];
     c.outBytes = 0;
@@ -137,7 +145,7 @@ export async function startControlServer(path: string, handlers: ControlHandlers
 
   const onData = (s: Socket<Conn>, chunk: Uint8Array): void => {
     const c = s.data;
-    if (c.ending || c.closed) return;
+    if (!c.reading || c.closed) return;
     let data = c.partial.length > 0 ? concat(c.partial, chunk) : chunk;
     for (;;) {
       const nl = data.indexOf(0x0a);
@@ -169,7 +177,7 @@ export async function startControlServer(path: string, handlers: ControlHandlers
       unix: path,
       socket: {
         open(s) {
-          s.data = { partial: new Uint8Array(0), chain: Promise.resolve(), pending: 0, out: [], outBytes: 0, ending: false, closed: false };
+          s.data = { partial: new Uint8Array(0), chain: Promise.resolve(), pending: 0, out: [], outBytes: 0, reading: true, ending: false, closed: false };
           open++;
           s.timeout(idle);
           if (open > maxConns) refuse(s, `too many control connections (limit ${maxConns})`);
