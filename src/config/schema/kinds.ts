@@ -54,6 +54,10 @@ export interface ConfOut {
 export interface Kind<T> {
   /** One line describing the keepalived syntax of the arguments, for docs. */
   readonly syntax: string;
+  /** One line describing the YAML form of the value, for docs. */
+  readonly yaml: string;
+  /** The block spec of a `{ }` kind, so docs can walk the whole keyword tree. */
+  readonly nested?: BlockSpec;
   /** How repeated occurrences of the keyword combine. */
   readonly repeat: "replace" | "append" | "merge";
   fromConf(st: Statement, ctx: Ctx): T | undefined;
@@ -125,6 +129,7 @@ export function flag(): Kind<boolean> {
   const b = bool();
   return {
     syntax: "[<BOOL>]",
+    yaml: "`true` or `false`",
     repeat: "replace",
     fromConf(st, ctx) {
       needNoBlock(st, ctx);
@@ -144,6 +149,7 @@ export function flag(): Kind<boolean> {
 export function one<T>(s: Scalar<T>, syntax = s.expected): Kind<T> {
   return {
     syntax,
+    yaml: s.expected,
     repeat: "replace",
     fromConf(st, ctx) {
       needNoBlock(st, ctx);
@@ -166,6 +172,7 @@ export function one<T>(s: Scalar<T>, syntax = s.expected): Kind<T> {
 export function text(): Kind<string> {
   return {
     syntax: "TEXT",
+    yaml: "a string",
     repeat: "replace",
     fromConf(st, ctx) {
       needNoBlock(st, ctx);
@@ -190,6 +197,7 @@ export function text(): Kind<string> {
 export function list<T>(s: Scalar<T>, min = 1): Kind<T[]> {
   return {
     syntax: `${s.expected} ...`,
+    yaml: `a list of ${s.expected} (or one value)`,
     repeat: "replace",
     fromConf(st, ctx) {
       needNoBlock(st, ctx);
@@ -333,6 +341,11 @@ export function printRecordWords(fields: FieldSpec[], rec: Rec): string[] {
   return words;
 }
 
+/** The distinct field names of a record, for docs. */
+function fieldNames(fields: FieldSpec[]): string {
+  return [...new Set(fields.map((f) => f.name))].join(", ");
+}
+
 function recordJsonSchema(fields: FieldSpec[]): Record<string, unknown> {
   const props: Record<string, unknown> = {};
   for (const f of fields) {
@@ -377,6 +390,7 @@ function recordFromYamlMap(fields: FieldSpec[], n: YNode, ctx: Ctx, what: string
 export function record<R extends Rec>(fields: FieldSpec[], opts: { syntax: string; shorthand?: boolean; yamlAsString?: boolean }): Kind<R> {
   return {
     syntax: opts.syntax,
+    yaml: `${opts.shorthand === false ? "" : `the words as one string, or `}a mapping {${fieldNames(fields)}}`,
     repeat: "replace",
     fromConf(st, ctx) {
       needNoBlock(st, ctx);
@@ -577,6 +591,8 @@ export function blockJsonSchema(spec: BlockSpec, extra: Record<string, unknown> 
 export function block(spec: BlockSpec): Kind<Doc> {
   return {
     syntax: "{ ... }",
+    yaml: `a mapping of ${spec.name} keywords`,
+    nested: spec,
     repeat: "merge",
     fromConf(st, ctx) {
       if (!st.children) {
@@ -604,6 +620,7 @@ export function block(spec: BlockSpec): Kind<Doc> {
 export function words<T = string>(s: Scalar<T>, inline = false): Kind<T[]> {
   return {
     syntax: inline ? "WORD... | { WORD... }" : "{ WORD... }",
+    yaml: `a list of ${s.expected}`,
     repeat: "append",
     fromConf(st, ctx) {
       const toks = [...st.args];
@@ -658,6 +675,7 @@ export function lines<R extends Rec>(fields: FieldSpec[], syntax: string): Kind<
   const rec = record<R>(fields, { syntax, yamlAsString: true });
   return {
     syntax: `{ ${syntax} ... }`,
+    yaml: `a list of lines: strings as in keepalived.conf, or mappings {${fieldNames(fields)}}`,
     repeat: "append",
     fromConf(st, ctx) {
       if (!st.children) {
@@ -699,6 +717,8 @@ export function lines<R extends Rec>(fields: FieldSpec[], syntax: string): Kind<
 export function named(spec: BlockSpec): Kind<Record<string, Doc>> {
   return {
     syntax: "NAME { ... }",
+    yaml: `a mapping NAME: {${spec.name} keywords}`,
+    nested: spec,
     repeat: "merge",
     keyedByName: true,
     fromConf(st, ctx) {
@@ -750,6 +770,10 @@ export function headed(header: FieldSpec[], spec: BlockSpec, syntax: string, req
   const headerNames = header.map((f) => f.name);
   return {
     syntax,
+    yaml: headerNames.length
+      ? `a list of mappings with ${headerNames.map((h) => `\`${h}\``).join(", ")} and ${spec.name} keywords (one mapping alone is also accepted)`
+      : `a mapping of ${spec.name} keywords, or a list of them`,
+    nested: spec,
     repeat: "append",
     fromConf(st, ctx) {
       const doc = parseRecordWords(header, st.args, ctx, st.keyword.text, st.keyword.pos) as Doc | undefined;

@@ -207,6 +207,7 @@ const vsgEntry = lines<Rec>(
 function namedLines(entry: Kind<Rec[]>): Kind<Record<string, Rec[]>> {
   return {
     syntax: `NAME ${entry.syntax}`,
+    yaml: `a mapping NAME: ${entry.yaml}`,
     repeat: "merge",
     keyedByName: true,
     fromConf(st, ctx) {
