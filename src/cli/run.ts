@@ -54,10 +54,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { createNotifier } = await import("../daemon/notify.ts");
   const notify = createNotifier(loaded.model, log);
+  const { TrackerHub } = await import("../daemon/trackers.ts");
   const runtime = new VrrpRuntime(loaded.model, host, log, {
     version: versionLine(),
     configFile: path,
     onStateChange: (inst, state, prio) => notify.instance(inst, state, prio),
+    trackers: new TrackerHub(loaded.model, host, log),
   });
   try {
     runtime.start();

@@ -13,7 +13,9 @@ import { nextAhSeq } from "../vrrp/ah.ts";
 import { roundAdverInt } from "../vrrp/timing.ts";
 import { AUTH_AH, AUTH_NONE, AUTH_PASS, type AuthType, type RxMeta, STATE_NAMES, VrrpState } from "../vrrp/types.ts";
 import { parseReceived, type RxConfig, validateAdvert } from "../vrrp/validate.ts";
+import { trackOutcome, type TrackedState } from "../vrrp/tracking.ts";
 import type { Host, HostAddressSpec, HostLink, NetEvent, VrrpChannel } from "./host.ts";
+import type { TrackerHub, TrackKind } from "./trackers.ts";
 import type { Logger } from "./logger.ts";
 import type { DaemonStatus, VrrpInstanceStatus } from "./status-types.ts";
 
@@ -48,6 +50,10 @@ interface Runner {
   lastTransition: number;
   /** Drop reasons already logged since the last accepted advert (keepalived's rate limit). */
   loggedDrops: Set<string>;
+  /** Tracked objects and the weights this instance gives them. */
+  tracks: Array<{ kind: TrackKind; name: string; weight: number; reverse: boolean }>;
+  /** Fault reasons currently raised from tracking. */
+  trackFaults: Set<string>;
 }
 
 interface Channel {
@@ -63,6 +69,8 @@ export interface RuntimeOptions {
   version: string;
   configFile: string;
   onStateChange?: StateListener;
+  /** Tracked scripts, interfaces, files and processes (absent: nothing is tracked). */
+  trackers?: TrackerHub;
 }
 
 export class VrrpRuntime {
@@ -96,7 +104,15 @@ export class VrrpRuntime {
     this.#removeStaleAddresses(addrs);
     this.#host.onNetEvent((ev) => this.#onNetEvent(ev));
     const now = this.#host.now();
+    const hub = this.#opts.trackers;
+    if (hub) {
+      hub.onChange((kind, name) => {
+        for (const r of this.#runners) if (r.tracks.some((t) => t.kind === kind && t.name === name)) this.#retrack(r);
+      });
+      hub.start();
+    }
     for (const r of this.#runners) {
+      this.#retrack(r, false);
       const link = r.model.interface ? this.#links.get(r.model.interface) : undefined;
       if (link && !link.up && !r.model.dont_track_primary) r.fsm.setFault(now, "interface down", true);
       if (!r.src) r.fsm.setFault(now, "no source address", true);
@@ -109,6 +125,7 @@ export class VrrpRuntime {
     if (this.#stopped) return;
     this.#stopped = true;
     const now = this.#host.now();
+    this.#opts.trackers?.stop();
     for (const r of this.#runners) {
       this.#host.clearTimer(r.timer);
       this.#apply(r, r.fsm.stop(now), true);
@@ -190,6 +207,7 @@ export class VrrpRuntime {
     const r: Runner = {
       model: m, fsm: new VrrpInstance(params), channel, rx, src: src ?? "", ipId: 0, ahSeq: 0,
       timer: undefined, vipsSet: false, installed: [], lastTransition: this.#host.wallNow(), loggedDrops: new Set(),
+      tracks: this.#tracksOf(m), trackFaults: new Set(),
     };
     const list = channel.byVrid.get(m.virtual_router_id) ?? [];
     list.push(r);
@@ -209,11 +227,12 @@ export class VrrpRuntime {
     const key = `${ifname}|${family}|${protocol}|${group}`;
     let c = this.#channels.get(key);
     if (c) return c;
-    const byVrid = new Map<number, Runner[]>();
-    const io = this.#host.openVrrp({ family, ifname, protocol, group }, (data, meta) => this.#onPacket(c!, data, meta));
-    c = { key, ifname, family, group, io, byVrid };
-    this.#channels.set(key, c);
-    return c;
+    // The channel exists before its socket: the fd watcher drains already-queued packets
+    // synchronously inside openVrrp, and the handler must find it then.
+    const channel: Channel = { key, ifname, family, group, io: undefined as unknown as VrrpChannel, byVrid: new Map() };
+    channel.io = this.#host.openVrrp({ family, ifname, protocol, group }, (data, meta) => this.#onPacket(channel, data, meta));
+    this.#channels.set(key, channel);
+    return channel;
   }
 
   /** Addresses of ours still on an interface at start came from an unclean exit: remove them. */
@@ -242,6 +261,41 @@ export class VrrpRuntime {
       out.push({ spec: addressSpec(v, link.ifindex), text: `${v.address}/${v.prefixlen}`, ifname });
     }
     return out;
+  }
+
+  /** The instance's track_* lists (its own, then its sync group's), with effective weights. */
+  #tracksOf(m: VrrpInstanceModel): Runner["tracks"] {
+    const hub = this.#opts.trackers;
+    if (!hub) return [];
+    const out: Runner["tracks"] = [];
+    const group = Object.values(this.#model.vrrp_sync_group).find((g) => ((g.group as string[] | undefined) ?? []).includes(m.name));
+    const lists: Array<[TrackKind, string]> = [["script", "track_script"], ["interface", "track_interface"], ["file", "track_file"], ["process", "track_process"], ["bfd", "track_bfd"]];
+    for (const doc of [m.doc, ...(group ? [group] : [])]) {
+      for (const [kind, key] of lists) {
+        for (const t of (doc[key] as Array<Record<string, unknown>> | undefined) ?? []) {
+          const name = String(t.name);
+          const d = hub.defaults(kind, name);
+          const reverse = t.noreverse === true ? false : t.reverse === true ? true : d.reverse;
+          out.push({ kind, name, weight: (t.weight as number | undefined) ?? (kind === "interface" ? 0 : d.weight), reverse });
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Recomputes an instance's total priority and tracking faults from its tracked objects. */
+  #retrack(r: Runner, apply = true): void {
+    const hub = this.#opts.trackers;
+    if (!hub || !r.tracks.length) return;
+    const states: TrackedState[] = r.tracks.map((t) => ({ label: `${t.kind} ${t.name}`, weight: t.weight, reverse: t.reverse, ...hub.get(t.kind, t.name) }));
+    const outcome = trackOutcome(r.model.priority, states);
+    const now = this.#host.now();
+    const actions: VrrpAction[] = [...r.fsm.setTotalPriority(now, outcome.total)];
+    const next = new Set(outcome.faults);
+    for (const f of r.trackFaults) if (!next.has(f)) actions.push(...r.fsm.setFault(now, f, false));
+    for (const f of next) if (!r.trackFaults.has(f)) actions.push(...r.fsm.setFault(now, f, true));
+    r.trackFaults = next;
+    if (apply) this.#apply(r, actions);
   }
 
   // ---- events -----------------------------------------------------------------------------
@@ -298,6 +352,7 @@ export class VrrpRuntime {
     const prev = this.#links.get(link.name);
     this.#links.set(link.name, link);
     const up = link.up && !deleted;
+    this.#opts.trackers?.linkChanged(link.name, up);
     if (prev && prev.up === up) return;
     const now = this.#host.now();
     for (const r of this.#runners) {

@@ -134,3 +134,70 @@ describe("VRRP runtime on fake hosts", () => {
     expect(b.log.lines.filter((l) => l.startsWith("W ")).length).toBe(1); // logged once, counted every time
   });
 });
+
+describe("tracking in the runtime", () => {
+  const scripted = (prio: number, weight: number, extra = "") => `vrrp_script chk {
+    script "/bin/true"
+    interval 1
+    weight ${weight}
+    fall 2
+    rise 2
+    ${extra}
+}
+${conf(prio, "track_script {\n chk\n }")}`;
+
+  async function withScript(prio: number, weight: number, results: boolean[], extra = "") {
+    const { TrackerHub } = await import("../../src/daemon/trackers.ts");
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const host = new FakeHost("a", clock, seg, "192.0.2.1");
+    const loaded = loadConfigText(scripted(prio, weight, extra), "a.conf", { hostname: "a", env: {} });
+    expect(loaded.diagnostics.errors).toEqual([]);
+    const log = memLog();
+    let run = 0;
+    const hub = new TrackerHub(loaded.model, host, log, () => {
+      const ok = results[Math.min(run++, results.length - 1)]!;
+      return Promise.resolve({ ok, exitCode: ok ? 0 : 1, signal: null, timedOut: false, durationMs: 1, viaShell: false, stdoutTail: "", stderrTail: "" });
+    });
+    const rt = new VrrpRuntime(loaded.model, host, log, { version: "t", configFile: "a.conf", trackers: hub });
+    return { clock, host, log, rt, st: () => rt.status().instances[0]! };
+  }
+
+  test("a failing weighted script lowers the effective priority after `fall` failures", async () => {
+    const t = await withScript(100, -50, [true, false, false, false, true, true]);
+    t.rt.start();
+    await Bun.sleep(0);
+    t.clock.advance(10);
+    await Bun.sleep(0);
+    expect(t.st().effectivePriority).toBe(100);
+    for (let i = 0; i < 3; i++) {
+      t.clock.advance(1000);
+      await Bun.sleep(0);
+    }
+    expect(t.st().effectivePriority).toBe(50); // two failures in a row: down
+    for (let i = 0; i < 3; i++) {
+      t.clock.advance(1000);
+      await Bun.sleep(0);
+    }
+    expect(t.st().effectivePriority).toBe(100); // two successes: up again
+    expect(t.log.lines).toContain("VRRP_Script(chk) failed");
+  });
+
+  test("weight 0: FAULT until the script has reported, FAULT while it fails", async () => {
+    const t = await withScript(100, 0, [false, false, true, true]);
+    t.rt.start();
+    expect(t.st().state).toBe("FAULT");
+    expect(t.st().faults).toEqual(["script chk has not reported yet"]);
+    await Bun.sleep(0);
+    t.clock.advance(10);
+    expect(t.st().state).toBe("FAULT");
+    expect(t.st().faults).toEqual(["script chk is down"]);
+    for (let i = 0; i < 4; i++) {
+      t.clock.advance(1000);
+      await Bun.sleep(0);
+    }
+    expect(t.st().faults).toEqual([]);
+    t.clock.advance(2000);
+    expect(t.st().state).toBe("MASTER");
+  });
+});

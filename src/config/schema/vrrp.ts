@@ -24,11 +24,11 @@ const notifyKeywords = (who: string): BlockSpec["keywords"] => ({
 });
 
 const trackKeywords = (status: { status?: "not-implemented"; note?: string }): BlockSpec["keywords"] => ({
-  track_interface: kw(trackLines(253), "interfaces whose link state changes priority or causes FAULT", status),
-  track_script: kw(trackLines(253), "vrrp_scripts whose result changes priority or causes FAULT", status),
-  track_file: kw(trackLines(254), "track_files whose value changes priority", status),
+  track_interface: kw(trackLines(253), "interfaces whose link state changes priority or causes FAULT"),
+  track_script: kw(trackLines(253), "vrrp_scripts whose result changes priority or causes FAULT"),
+  track_file: kw(trackLines(254), "track_files whose value changes priority"),
   track_process: kw(trackLines(254), "vrrp_track_processes whose quorum changes priority", status),
-  track_bfd: kw(trackLines(253), "bfd_instances whose state changes priority", status),
+  track_bfd: kw(trackLines(253), "bfd_instances whose state changes priority", { status: "not-implemented", note: "BFD is not implemented yet" }),
 });
 
 const authentication: BlockSpec = {
@@ -209,9 +209,9 @@ export const upDownDelayLines = () =>
 export const vrrpRootKeywords: BlockSpec["keywords"] = {
   vrrp_instance: kw(named(vrrpInstance), "a VRRP instance"),
   vrrp_sync_group: kw(named(vrrpSyncGroup), "instances that change state together", { status: "not-implemented", note: LATER }),
-  vrrp_script: kw(named(vrrpScript), "a tracked script", { status: "not-implemented", note: LATER }),
+  vrrp_script: kw(named(vrrpScript), "a tracked script"),
   vrrp_track_process: kw(named(vrrpTrackProcess), "a tracked process", { status: "not-implemented", note: LATER }),
-  track_file: kw(named(trackFile), "a tracked file", { status: "not-implemented", note: LATER }),
+  track_file: kw(named(trackFile), "a tracked file"),
   garp_group: kw(repeated(garpGroup), "GARP pacing for a set of interfaces", { status: "not-implemented", note: LATER }),
   track_group: kw(named(trackGroup), "instances tracking static entries", { status: "not-implemented", note: LATER }),
   static_ipaddress: kw(addressLines(), "addresses installed at start and removed at stop", { status: "not-implemented", note: LATER }),
