@@ -10,7 +10,8 @@ import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { type Daemon, type Impl, IMPLS, keepalivedVersion, startDaemon } from "./daemons.ts";
 import { Registry, alive, sh, sleep, spawnIn } from "./lab.ts";
-import { CLK_TCK, cpuTicks, memoryKiB, pingOutage, pingReplies, readWire, threads, wireFailover } from "./measure.ts";
+import { CLK_TCK, cpuNs, cpuTicks, memoryKiB, pingOutage, pingReplies, readWire, threads, wireFailover } from "./measure.ts";
+import { ADDR, MASTER_PRIO, type PairLab, type Scenario, VIP, hasVip, pairConf, pairLab, resetPair, scenario, until } from "./pair.ts";
 import { type Summary, fmt, markdownTable, ratio, summarize } from "./report.ts";
 
 const USAGE = `usage: scripts/bench/failover [--quick] [--trials N] [--cpu-seconds S] [--only failover|idle] [--no-build]
@@ -52,8 +53,6 @@ const STATE = opts.state ?? `/tmp/vipd-bench-failover.${process.pid}`;
 mkdirSync(STATE, { recursive: true });
 const reg = new Registry(STATE);
 const TAG = `vipdb-${process.pid}`;
-const VIP = "192.0.2.100";
-const ADDR = { a: "192.0.2.1", b: "192.0.2.2", c: "192.0.2.3" };
 const t0 = performance.now();
 const wallNow = (): number => (performance.timeOrigin + performance.now()) / 1000;
 const elapsed = (): string => `${((performance.now() - t0) / 1000).toFixed(0).padStart(5)} s`;
@@ -82,89 +81,12 @@ function machine(): string[] {
 
 // ---------------------------------------------------------------- failover lab
 
-interface Scenario {
-  tag: string;
-  version: 2 | 3;
-  advertInt: number;
-  mode: "crash" | "graceful";
-  /** What RFC timing predicts for the wire gap (ms): Master_Down_Interval or Skew_Time of the backup. */
-  expectedMs: number;
-}
-
-const BACKUP_PRIO = 100;
-const MASTER_PRIO = 150;
-
-function scenario(version: 2 | 3, advertInt: number, mode: "crash" | "graceful"): Scenario {
-  const skew = ((256 - BACKUP_PRIO) * advertInt) / 256;
-  return {
-    tag: `${mode} v${version} ${advertInt} s`,
-    version,
-    advertInt,
-    mode,
-    expectedMs: (mode === "crash" ? 3 * advertInt + skew : skew) * 1000,
-  };
-}
-
 const SCENARIOS: Scenario[] = [
   scenario(3, 0.1, "crash"),
   scenario(3, 0.1, "graceful"),
   scenario(2, 1, "crash"),
   scenario(2, 1, "graceful"),
 ];
-
-/** One keepalived.conf both implementations read unchanged. */
-function pairConf(s: Scenario, prio: number, id: string): string {
-  return `global_defs {
-    router_id ${id}
-}
-vrrp_instance VI_BENCH {
-    state BACKUP
-    interface eth0
-    version ${s.version}
-    virtual_router_id 51
-    priority ${prio}
-    advert_int ${s.advertInt}
-    virtual_ipaddress {
-        ${VIP}/24 dev eth0
-    }
-}
-`;
-}
-
-interface PairLab {
-  ns: { sw: string; a: string; b: string; c: string };
-  mac: { a: string; b: string };
-}
-
-/** A bridge in its own namespace with routers A, B and the client/observer C on ports pa, pb, pc. */
-function pairLab(): PairLab {
-  const ns = { sw: `${TAG}-sw`, a: `${TAG}-a`, b: `${TAG}-b`, c: `${TAG}-c` };
-  for (const n of Object.values(ns)) reg.addNamespace(n);
-  sh(["ip", "-n", ns.sw, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0"]);
-  sh(["ip", "-n", ns.sw, "link", "set", "br0", "up"]);
-  for (const node of ["a", "b", "c"] as const) {
-    sh(["ip", "-n", ns.sw, "link", "add", `p${node}`, "type", "veth", "peer", "name", "eth0", "netns", ns[node]]);
-    sh(["ip", "-n", ns.sw, "link", "set", `p${node}`, "master", "br0", "up"]);
-    sh(["ip", "-n", ns[node], "addr", "add", `${ADDR[node]}/24`, "dev", "eth0"]);
-    sh(["ip", "-n", ns[node], "link", "set", "eth0", "up"]);
-  }
-  const mac = (n: string) => JSON.parse(sh(["ip", "-n", n, "-j", "link", "show", "dev", "eth0"]).stdout)[0].address as string;
-  return { ns, mac: { a: mac(ns.a), b: mac(ns.b) } };
-}
-
-function hasVip(ns: string): boolean {
-  return sh(["ip", "-n", ns, "-4", "-o", "addr", "show", "dev", "eth0"], true).stdout.includes(` ${VIP}/`);
-}
-
-/** Polls (every 50 ms, so as not to load the CPUs the daemons run on) until `ok()`; false on timeout. */
-async function until(ok: () => boolean, maxMs: number, stepMs = 50): Promise<boolean> {
-  const start = performance.now();
-  while (performance.now() - start < maxMs) {
-    if (ok()) return true;
-    await sleep(stepMs);
-  }
-  return ok();
-}
 
 const countLines = (path: string, re: RegExp): number =>
   existsSync(path) ? (readFileSync(path, "utf8").match(re) ?? []).length : 0;
@@ -263,17 +185,13 @@ async function failoverTrial(lab: PairLab, s: Scenario, impl: Impl, trial: numbe
     await Promise.all([b?.stop(), aStopped]);
     if (a && alive(a.pid)) await a.crash().catch(() => {});
     await a?.exited;
-    // A crashed node leaves its VIP behind; clear it and reconnect the port for the next trial.
-    sh(["ip", "-n", lab.ns.a, "addr", "del", `${VIP}/24`, "dev", "eth0"], true);
-    sh(["ip", "-n", lab.ns.b, "addr", "del", `${VIP}/24`, "dev", "eth0"], true);
-    sh(["ip", "-n", lab.ns.sw, "link", "set", "pa", "up"]);
-    sh(["ip", "-n", lab.ns.c, "neigh", "flush", "dev", "eth0"], true);
+    resetPair(lab);
   }
   return res;
 }
 
 async function failoverPart(): Promise<{ trials: Trial[]; table: string }> {
-  const lab = pairLab();
+  const lab = pairLab(reg, TAG);
   const trials: Trial[] = [];
   for (const s of SCENARIOS) {
     log(`${s.tag}: ${TRIALS} trials per implementation, alternating (RFC predicts ${s.expectedMs.toFixed(1)} ms on the wire)`);
@@ -335,6 +253,8 @@ interface Idle {
   ok: boolean;
   error?: string;
   cpuPercent?: number;
+  /** The same from schedstat (ns resolution, live threads only). */
+  cpuPercentFine?: number;
   rssMiB?: number;
   pssMiB?: number;
   threads?: number;
@@ -396,16 +316,19 @@ async function idleRun(n: number, impl: Impl): Promise<Idle> {
     await sleep(6000);
     const pids = await d.allPids();
     const cpu0 = pids.reduce((s, p) => s + cpuTicks(p), 0);
+    const ns0 = pids.reduce((s, p) => s + cpuNs(p), 0);
     const tx0 = txPackets(node, ifaces);
     const w0 = performance.now();
     await sleep(CPU_SECONDS * 1000);
     const cpu1 = pids.reduce((s, p) => s + cpuTicks(p), 0);
+    const ns1 = pids.reduce((s, p) => s + cpuNs(p), 0);
     const tx1 = txPackets(node, ifaces);
     const secs = (performance.now() - w0) / 1000;
     const mem = pids.map(memoryKiB);
     Object.assign(res, {
       ok: pids.every(alive) && vipCount(node) === n,
       cpuPercent: ((cpu1 - cpu0) / CLK_TCK / secs) * 100,
+      cpuPercentFine: ((ns1 - ns0) / 1e9 / secs) * 100,
       rssMiB: mem.reduce((s, m) => s + m.rss, 0) / 1024,
       pssMiB: mem.reduce((s, m) => s + m.pss, 0) / 1024,
       threads: pids.reduce((s, p) => s + threads(p), 0),
@@ -433,7 +356,7 @@ async function idlePart(): Promise<{ runs: Idle[]; table: string }> {
       const r = await idleRun(n, impl);
       runs.push(r);
       log(r.ok
-        ? `  CPU ${fmt(r.cpuPercent, 2)} %, RSS ${fmt(r.rssMiB)} MiB, PSS ${fmt(r.pssMiB)} MiB, ${fmt(r.advertsPerSec, 0)} adverts/s, all masters after ${fmt(r.startSec)} s`
+        ? `  CPU ${fmt(r.cpuPercent, 2)} % (schedstat ${fmt(r.cpuPercentFine, 3)} %), RSS ${fmt(r.rssMiB)} MiB, PSS ${fmt(r.pssMiB)} MiB, ${fmt(r.advertsPerSec, 0)} adverts/s, all masters after ${fmt(r.startSec)} s`
         : `  FAILED: ${r.error}`);
     }
   }
@@ -443,14 +366,15 @@ async function idlePart(): Promise<{ runs: Idle[]; table: string }> {
     const k = runs.find((r) => r.instances === n && r.impl === "keepalived");
     for (const r of [v, k]) {
       if (!r) continue;
-      rows.push([r.impl === "vipd" ? String(n) : "", r.impl, r.ok ? fmt(r.cpuPercent, 2) : `failed: ${r.error}`, fmt(r.rssMiB), fmt(r.pssMiB),
+      rows.push([r.impl === "vipd" ? String(n) : "", r.impl, r.ok ? fmt(r.cpuPercent, 2) : `failed: ${r.error}`, fmt(r.cpuPercentFine, 3), fmt(r.rssMiB), fmt(r.pssMiB),
         String(r.threads ?? "–"), fmt(r.advertsPerSec, 0), fmt(r.startSec)]);
     }
     const both = v?.ok && k?.ok;
-    rows.push(["", "**vipd/keepalived**", both ? `**${ratio(v!.cpuPercent, k!.cpuPercent)}**` : "–", both ? `**${ratio(v!.rssMiB, k!.rssMiB)}**` : "–",
+    rows.push(["", "**vipd/keepalived**", both ? `**${ratio(v!.cpuPercent, k!.cpuPercent)}**` : "–", both ? `**${ratio(v!.cpuPercentFine, k!.cpuPercentFine)}**` : "–",
+      both ? `**${ratio(v!.rssMiB, k!.rssMiB)}**` : "–",
       both ? ratio(v!.pssMiB, k!.pssMiB) : "–", "", "", ""]);
   }
-  const table = markdownTable(["instances", "implementation", "CPU % of one core", "RSS MiB", "PSS MiB", "threads", "adverts/s sent", "all MASTER after s"], rows, 2);
+  const table = markdownTable(["instances", "implementation", "CPU % (stat)", "CPU % (schedstat)", "RSS MiB", "PSS MiB", "threads", "adverts/s sent", "all MASTER after s"], rows, 2);
   return { runs, table };
 }
 
@@ -484,7 +408,8 @@ try {
     const i = await idlePart();
     json.idle = i.runs;
     out.push(`Idle, one node MASTER of N VRRPv2 instances (advert_int 1, ≤ 250 per veth), ${CPU_SECONDS} s sample:`,
-      "CPU = utime+stime from /proc/PID/stat; RSS = VmRSS, PSS from smaps_rollup (keepalived: parent + VRRP child summed).", "", i.table, "");
+      "CPU % of one core = utime+stime from /proc/PID/stat (10 ms ticks), and the sum of /proc/PID/task/*/schedstat run time (ns);",
+      "RSS = VmRSS, PSS from smaps_rollup (keepalived: parent + VRRP child summed).", "", i.table, "");
   }
   out.push(`Total time: ${((performance.now() - t0) / 1000).toFixed(0)} s. Raw data: ${STATE}/results.json`);
   writeFileSync(`${STATE}/results.json`, JSON.stringify(json, null, 2));

@@ -3,7 +3,7 @@
  * (with the capture's own timestamps), reply times from `ping -D`, and CPU/memory of a
  * process from /proc.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { decodeIpv4Advert } from "../../src/vrrp/codec.ts";
 import { linkFrame, readPcap } from "../../test/unit/pcap.ts";
 
@@ -95,6 +95,17 @@ export function cpuTicks(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // Fields after the comm start at field 3 (state); utime is field 14, stime field 15.
   return Number(fields[14 - 3]) + Number(fields[15 - 3]);
+}
+
+/** CPU time of all live threads of a process in ns, from /proc/PID/task/TID/schedstat (finer than ticks). */
+export function cpuNs(pid: number): number {
+  let total = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {} // the thread exited meanwhile
+  }
+  return total;
 }
 
 /** Resident memory of a process in KiB: VmRSS, and PSS (shared pages split between sharers). */
