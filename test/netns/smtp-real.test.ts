@@ -194,4 +194,13 @@ describe.skipIf(!HAVE_AIOSMTPD)("alert email through a real SMTP server (aiosmtp
     expect(r).toMatchObject({ ok: false, stage: "connect" });
     expect(performance.now() - t0).toBeLessThan(3000 + 2000);
   });
+
+  test("a server address nobody answers for (no ARP reply) times out at the connect timeout", async () => {
+    const settings = { host: "192.0.2.99", port: 25, heloName: "lb1", from: "a@b", to: ["ops@vipd.test"], timeoutMs: 500 };
+    const r = (await sendFrom("lb", sendOne, { settings, routerId: "lb1", instance: "VI_1", state: "BACKUP" })) as { ok: boolean; stage: string; error: string; durationMs: number };
+    expect(r).toMatchObject({ ok: false, stage: "connect" });
+    expect(r.error).toContain("timeout");
+    expect(r.durationMs).toBeGreaterThanOrEqual(490);
+    expect(r.durationMs).toBeLessThan(1500);
+  });
 });
