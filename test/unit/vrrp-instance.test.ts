@@ -443,6 +443,105 @@ describe("sync group hook", () => {
   });
 });
 
+describe("sync group methods", () => {
+  test("a vetoed member re-arms a full Master_Down_Interval, even after a priority-0 advert", () => {
+    let allow = false;
+    const i = new VrrpInstance(instanceParams({ name: "VI_1", sourceAddress: SELF }), () => allow);
+    i.start(0);
+    i.onAdvert(1000, { src: PEER_HIGH, priority: 0, adverIntCs: 100 });
+    expect(i.nextDeadline()).toBe(1609.375);
+    expect(i.onTimer(1609.375)).toEqual([]);
+    expect(i.wantsMaster).toBe(true);
+    expect(i.nextDeadline()).toBe(1609.375 + 3609.375);
+    allow = true;
+    const acts = i.onTimer(1609.375 + 3609.375);
+    expect(stateChanges(acts)).toEqual([[VrrpState.BACKUP, VrrpState.MASTER, "priority-zero"]]);
+  });
+
+  test("setGroupFault holds a MASTER in FAULT (priority-0 advert) and releases it to BACKUP", () => {
+    const i = mk();
+    const t0 = masterAt(i);
+    const on = i.setGroupFault(t0 + 1, true);
+    expect(kinds(on)).toEqual(["send-advert", "remove-addresses", "state-change"]);
+    expect(adverts(on)).toEqual([0]);
+    expect(on).toContainEqual({ type: "state-change", from: VrrpState.MASTER, to: VrrpState.FAULT, reason: "sync-group", followsGroup: true });
+    expect(i.heldByGroup).toBe(true);
+    expect(i.faults.size).toBe(0);
+    expect(i.nextDeadline()).toBeUndefined();
+    expect(i.setGroupFault(t0 + 2, true)).toEqual([]);
+    const off = i.setGroupFault(t0 + 10, false);
+    expect(off).toContainEqual({ type: "state-change", from: VrrpState.FAULT, to: VrrpState.BACKUP, reason: "sync-group", followsGroup: true });
+    expect(i.nextDeadline()).toBe(t0 + 10 + 3609.375);
+    expect(i.snapshot().heldByGroup).toBe(false);
+  });
+
+  test("own faults and the group hold both keep the instance in FAULT until both are gone", () => {
+    const i = mk();
+    i.start(0);
+    i.setFault(1, "eth0", true);
+    expect(i.setGroupFault(2, true)).toEqual([]);
+    expect(i.setFault(3, "eth0", false)).toEqual([]);
+    expect(i.state).toBe(VrrpState.FAULT);
+    expect(i.snapshot()).toMatchObject({ faults: [], heldByGroup: true, state: "FAULT" });
+    i.setGroupFault(4, true);
+    i.setFault(5, "eth1", true);
+    expect(stateChanges(i.setGroupFault(6, false))).toEqual([]);
+    expect(stateChanges(i.setFault(7, "eth1", false))).toEqual([[VrrpState.FAULT, VrrpState.BACKUP, "fault-cleared"]]);
+  });
+
+  test("a hold recorded before start makes start enter FAULT (init)", () => {
+    const i = mk();
+    expect(i.setGroupFault(0, true)).toEqual([]);
+    const acts = i.start(0);
+    expect(stateChanges(acts)).toEqual([[VrrpState.INIT, VrrpState.FAULT, "startup"]]);
+  });
+
+  test("forceMaster takes a BACKUP to MASTER with the given reason, marked followsGroup", () => {
+    const i = mk();
+    i.start(0);
+    const acts = i.forceMaster(500, "preempt");
+    expect(kinds(acts)).toEqual(["send-advert", "add-addresses", "announce", "state-change"]);
+    expect(acts).toContainEqual({ type: "state-change", from: VrrpState.BACKUP, to: VrrpState.MASTER, reason: "preempt", followsGroup: true });
+    expect(i.nextDeadline()).toBe(1500);
+    expect(i.stats.become_master).toBe(1);
+    expect(i.forceMaster(600, "preempt")).toEqual([]);
+    const f = mk();
+    f.setFault(0, "x", true);
+    f.start(0);
+    expect(f.forceMaster(1, "master-down")).toEqual([]);
+    expect(f.state).toBe(VrrpState.FAULT);
+  });
+
+  test("forceBackup: a MASTER drops its addresses without a priority-0 advert; others are untouched", () => {
+    const i = mk({ version: 3 });
+    const t0 = masterAt(i);
+    const acts = i.forceBackup(t0 + 7);
+    expect(kinds(acts)).toEqual(["remove-addresses", "state-change"]);
+    expect(acts).toContainEqual({ type: "state-change", from: VrrpState.MASTER, to: VrrpState.BACKUP, reason: "sync-group", followsGroup: true });
+    expect(i.stats.release_master).toBe(1);
+    expect(i.nextDeadline()).toBe(t0 + 7 + 3609.375);
+    expect(i.forceBackup(t0 + 8)).toEqual([]);
+    expect(i.announceLowerPriority(t0 + 9)).toEqual([]);
+  });
+
+  test("announceLowerPriority gives a MASTER the lower-priority GARP rounds", () => {
+    const i = mk();
+    const t0 = masterAt(i);
+    expect(i.announceLowerPriority(t0 + 1)).toEqual([{ type: "announce", reason: "lower-prio", rounds: 5 }]);
+  });
+
+  test("an owner configured MASTER wants MASTER from the start; ownerWaits makes it wait one interval + minimal skew", () => {
+    const a = mk({ basePriority: 255, wantState: "MASTER" });
+    a.start(0);
+    expect(a.wantsMaster).toBe(true);
+    const b = mk({ basePriority: 255, wantState: "MASTER" });
+    const acts = b.start(100, { ownerWaits: true });
+    expect(stateChanges(acts)).toEqual([[VrrpState.INIT, VrrpState.BACKUP, "startup"]]);
+    expect(b.nextDeadline()).toBe(100 + 1000 + 3.906);
+    expect(stateChanges(b.onTimer(1103.906))).toEqual([[VrrpState.BACKUP, VrrpState.MASTER, "preempt"]]);
+  });
+});
+
 describe("timer_expired_backup", () => {
   test("a stalled nopreempt MASTER steps down without a priority-0 advert", () => {
     const i = mk({ nopreempt: true, timerExpiredBackupPrio: 254 });
