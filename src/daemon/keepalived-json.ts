@@ -13,7 +13,8 @@
  * garp_lower_prio_delay = garp_delay, garp_lower_prio_rep = garp_rep, every other flag 0/false,
  * vmac_ifname "", every auth_ext_* counter 0. Script extras (script_*, track_script entries) may be
  * argv arrays, printed the way keepalived's cmd_str quotes them, or ready-made strings.
- * VIPs may be plain "ADDR[/LEN]" (formatted here) or keepalived's full text (kept).
+ * VIPs may be "ADDR[/LEN]" with config-style options (dev/brd/scope/label/preferred_lft); they are
+ * printed in keepalived's format_ipaddress layout.
  */
 import type { DaemonStatus, VrrpInstanceStatus } from "./status-types.ts";
 
@@ -238,21 +239,48 @@ export function stateNumber(name: string): number {
   return KEEPALIVED_STATE_NUMBERS[name.toUpperCase()] ?? 0;
 }
 
+/** Options of a VIP line that take a value; `peer` and `track_group` are kept in place among the flags. */
+const VIP_VALUE_OPTIONS = new Set(["brd", "dev", "scope", "label", "preferred_lft", "peer", "track_group"]);
+
 /**
- * A VIP as keepalived's format_ipaddress prints it: "ADDR[/LEN] dev IF scope global", the prefix
- * left out for /32 and /128, " preferred_lft forever" for IPv6, and " set" while installed.
- * A string that already has options (contains a space) is kept as is, so the daemon can pass
- * keepalived-formatted text with brd/label/scope of its own.
+ * A VIP as keepalived's format_ipaddress prints it:
+ * "ADDR[/LEN] [brd B] dev IF scope S [label L] [flags] [deprecated | preferred_lft N|forever] [set]".
+ * Input is "ADDR[/LEN]" optionally followed by config-style options (dev, brd, scope, label,
+ * preferred_lft, flags, even keepalived's own output); the prefix is left out for /32 and /128,
+ * dev defaults to the instance interface, scope to global, and an IPv6 address without
+ * preferred_lft is "deprecated" at /128 and "preferred_lft forever" otherwise, as keepalived sets it.
  */
 export function formatVip(vip: string, iface: string | undefined, installed: boolean): string {
-  const text = vip.trim();
-  if (text.includes(" ")) return text;
-  const slash = text.indexOf("/");
-  const addr = slash < 0 ? text : text.slice(0, slash);
-  const len = slash < 0 ? undefined : text.slice(slash + 1);
+  const [head = "", ...rest] = vip.trim().split(/\s+/);
+  const opts = new Map<string, string>();
+  const flags: string[] = [];
+  for (let n = 0; n < rest.length; n++) {
+    const t = rest[n]!;
+    if (VIP_VALUE_OPTIONS.has(t) && n + 1 < rest.length) {
+      const value = rest[++n]!;
+      if (t === "peer" || t === "track_group") flags.push(t, value);
+      else opts.set(t, value);
+    } else if (t !== "set" && t !== "deprecated") {
+      flags.push(t);
+    }
+  }
+  const slash = head.indexOf("/");
+  const addr = slash < 0 ? head : head.slice(0, slash);
   const v6 = addr.includes(":");
-  const shown = len === undefined || len === (v6 ? "128" : "32") ? addr : `${addr}/${len}`;
-  return `${shown} dev ${iface ?? "(null)"} scope global${v6 ? " preferred_lft forever" : ""}${installed ? " set" : ""}`;
+  const full = v6 ? 128 : 32;
+  const len = slash < 0 ? full : Number(head.slice(slash + 1));
+  let text = len === full ? addr : `${addr}/${head.slice(slash + 1)}`;
+  const brd = opts.get("brd");
+  if (!v6 && brd !== undefined && brd !== "-" && brd !== "+") text += ` brd ${brd}`;
+  text += ` dev ${opts.get("dev") ?? iface ?? "(null)"} scope ${opts.get("scope") ?? "global"}`;
+  const label = opts.get("label");
+  if (!v6 && label !== undefined) text += ` label ${label}`;
+  if (flags.length) text += ` ${flags.join(" ")}`;
+  if (v6) {
+    const lft = opts.get("preferred_lft") ?? (rest.includes("deprecated") || len === 128 ? "0" : "forever");
+    text += lft === "0" ? " deprecated" : ` preferred_lft ${lft}`;
+  }
+  return installed ? `${text} set` : text;
 }
 
 /**

@@ -246,11 +246,20 @@ describe("exporter compatibility (mehdy/keepalived-exporter)", () => {
 });
 
 describe("formatting helpers", () => {
-  test("formatVip drops full-length prefixes and keeps formatted text", () => {
+  test("formatVip lays options out like keepalived's format_ipaddress", () => {
     expect(formatVip("192.0.2.1/32", "eth0", false)).toBe("192.0.2.1 dev eth0 scope global");
     expect(formatVip("192.0.2.1/25", "eth0", true)).toBe("192.0.2.1/25 dev eth0 scope global set");
-    expect(formatVip("2001:db8::1/128", "eth0", false)).toBe("2001:db8::1 dev eth0 scope global preferred_lft forever");
-    expect(formatVip("192.0.2.5 dev eth1 scope link", "eth0", true)).toBe("192.0.2.5 dev eth1 scope link");
+    // keepalived's IPv6 default: /128 is deprecated (preferred_lft 0), shorter prefixes forever.
+    expect(formatVip("2001:db8::1/128", "eth0", false)).toBe("2001:db8::1 dev eth0 scope global deprecated");
+    expect(formatVip("2001:db8::1", "eth0", false)).toBe("2001:db8::1 dev eth0 scope global deprecated");
+    expect(formatVip("2001:db8::1/64 preferred_lft 30", "eth0", true)).toBe("2001:db8::1/64 dev eth0 scope global preferred_lft 30 set");
+    // Config-style options in any order come out in keepalived's order.
+    expect(formatVip("192.0.2.5/24 label eth1:0 dev eth1 scope link brd 192.0.2.255", "eth0", true)).toBe("192.0.2.5/24 brd 192.0.2.255 dev eth1 scope link label eth1:0 set");
+    expect(formatVip("192.0.2.6/24 dev eth2 no_track", "eth0", false)).toBe("192.0.2.6/24 dev eth2 scope global no_track");
+    // keepalived's own text is a fixed point (the "set" follows `installed`).
+    const kText = "192.0.2.102/24 brd 192.0.2.255 dev d0 scope global label d0:1 set";
+    expect(formatVip(kText, "x", true)).toBe(kText);
+    expect(formatVip(kText, "x", false)).toBe(kText.slice(0, -4));
   });
 
   test("formatCommand quotes like keepalived's cmd_str", () => {
