@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { type Daemon, type Impl, IMPLS, keepalivedVersion, startDaemon } from "./daemons.ts";
 import { Registry, alive, sh, sleep, spawnIn } from "./lab.ts";
 import { CLK_TCK, cpuNs, cpuTicks, memoryKiB, pingOutage, pingReplies, readWire, threads, wireFailover } from "./measure.ts";
-import { ADDR, MASTER_PRIO, type PairLab, type Scenario, VIP, hasVip, pairConf, pairLab, resetPair, scenario, until } from "./pair.ts";
+import { ADDR, BACKUP_PRIO, MASTER_PRIO, type PairLab, type Scenario, VIP, hasVip, pairConf, pairLab, resetPair, scenario, until } from "./pair.ts";
 import { type Summary, fmt, markdownTable, ratio, summarize } from "./report.ts";
 
 const USAGE = `usage: scripts/bench/failover [--quick] [--trials N] [--cpu-seconds S] [--only failover|idle] [--no-build]
