@@ -374,7 +374,7 @@ export function resolve(root: Doc, diags: Diagnostics, pos: PosMap, opts: Resolv
   const model: Model = {
     global,
     vrrp_instance: [],
-    vrrp_script: (root.vrrp_script as Record<string, Doc>) ?? {},
+    vrrp_script: { ...((root.vrrp_script as Record<string, Doc>) ?? {}) },
     vrrp_sync_group: (root.vrrp_sync_group as Record<string, Doc>) ?? {},
     vrrp_track_process: (root.vrrp_track_process as Record<string, Doc>) ?? {},
     track_file: (root.track_file as Record<string, Doc>) ?? {},
@@ -392,7 +392,13 @@ export function resolve(root: Doc, diags: Diagnostics, pos: PosMap, opts: Resolv
   checkSyncGroups(model, r);
   for (const [n, s] of Object.entries(model.vrrp_script)) {
     if (!s.script) diags.error(at(r, s), `vrrp_script ${n} has no script`, 'script "COMMAND"');
-    if (s.timeout === undefined) s.timeout = (s.interval as number | undefined) ?? 1;
+    if (s.timeout === undefined) {
+      // a copy: the document is what the file says (convert prints it), the model has defaults
+      const withDefault: Doc = { ...s, timeout: (s.interval as number | undefined) ?? 1 };
+      pos.set(withDefault, "", at(r, s));
+      pos.set(withDefault, "script", at(r, s, "script"));
+      model.vrrp_script[n] = withDefault;
+    }
   }
   for (const [n, p] of Object.entries(model.vrrp_track_process))
     if (!p.process) diags.error(at(r, p), `vrrp_track_process ${n} has no process`, "process NAME [ARGS]");

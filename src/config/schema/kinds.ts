@@ -404,9 +404,20 @@ export function record<R extends Rec>(fields: FieldSpec[], opts: { syntax: strin
       return undefined;
     },
     toConf: (v) => [{ args: printRecordWords(fields, v) }],
-    toYaml: (v) => (opts.yamlAsString ? printRecordWords(fields, v).join(" ") : { ...v }),
+    toYaml(v) {
+      if (opts.yamlAsString) return printRecordWords(fields, v).join(" ");
+      // only the first field set, as one plain word: write the short form (`weight: -20`)
+      const first = fields.find((f) => !f.option);
+      const set = Object.keys(v).filter((k) => v[k] !== undefined);
+      if (opts.shorthand !== false && first && set.length === 1 && set[0] === first.name) {
+        const word = first.scalar ? first.scalar.print(v[first.name]) : String(v[first.name]);
+        if (word !== "" && quoteWord(word) === word) return first.scalar ? first.scalar.toYaml(v[first.name]) : word;
+      }
+      return { ...v };
+    },
+    // the short form is any scalar: its text is read as the keepalived words
     jsonSchema: () =>
-      opts.shorthand === false ? recordJsonSchema(fields) : { oneOf: [recordJsonSchema(fields), { type: "string" }] },
+      opts.shorthand === false ? recordJsonSchema(fields) : { oneOf: [recordJsonSchema(fields), { type: ["string", "number", "boolean"] }] },
   };
 }
 
