@@ -116,10 +116,10 @@ export class SysctlJournal {
     return errors;
   }
 
-  /** Restores everything (at shutdown); returns the failures. */
+  /** Restores everything (at shutdown), last change first; returns the failures. */
   restoreAll(): { path: string; error: string }[] {
     const errors: { path: string; error: string }[] = [];
-    for (const [path, e] of [...this.#entries]) {
+    for (const [path, e] of [...this.#entries].reverse()) {
       this.#entries.delete(path);
       const err = this.#restoreOne(path, e);
       if (err) errors.push({ path, error: err });

@@ -78,18 +78,20 @@ export function vmacSysctls(vmac: string, parent: string, family: Family): ConfS
 /**
  * keepalived's clear_rp_filter: an IPv4 VMAC can only run with rp_filter 0 when
  * all.rp_filter is 0 (the kernel uses the max of all and the interface). If all.rp_filter
- * is non-zero, raise default (and every interface below it) to that value first, so no
+ * is non-zero, raise every interface below it, then default, to that value, so no
  * interface loses filtering, then set all to 0. Returns the changes in order; none when
  * all.rp_filter is already 0.
  */
 export function rpFilterPlan(all: number, dflt: number, interfaces: ReadonlyMap<string, number>): ConfSysctl[] {
   if (all === 0) return [];
   const out: ConfSysctl[] = [];
-  if (dflt < all) out.push({ proto: "ipv4", ifname: "default", key: "rp_filter", value: all });
+  // Interfaces before default: writing default copies the value into every interface that
+  // never had rp_filter written, which would hide their original values from the journal.
   for (const [ifname, v] of interfaces) {
     if (ifname === "all" || ifname === "default") continue;
     if (v < all) out.push({ proto: "ipv4", ifname, key: "rp_filter", value: all });
   }
+  if (dflt < all) out.push({ proto: "ipv4", ifname: "default", key: "rp_filter", value: all });
   out.push({ proto: "ipv4", ifname: "all", key: "rp_filter", value: 0 });
   return out;
 }

@@ -51,10 +51,10 @@ describe("VMAC names and addresses", () => {
     expect(vmacSysctls("vrrp.51", "eth0", "inet6").map((s) => `${s.ifname}.${s.key}=${s.value}`)).toEqual(["vrrp.51.arp_ignore=1"]);
   });
 
-  test("rp_filter plan raises default and lower interfaces before clearing all", () => {
+  test("rp_filter plan raises lower interfaces, then default, before clearing all", () => {
     expect(rpFilterPlan(0, 0, new Map([["eth0", 1]]))).toEqual([]);
     const plan = rpFilterPlan(2, 0, new Map([["eth0", 1], ["eth1", 2], ["lo", 0], ["all", 2], ["default", 0]]));
-    expect(plan.map((s) => `${s.ifname}=${s.value}`)).toEqual(["default=2", "eth0=2", "lo=2", "all=0"]);
+    expect(plan.map((s) => `${s.ifname}=${s.value}`)).toEqual(["eth0=2", "lo=2", "default=2", "all=0"]);
   });
 
   test("IPv6 VMAC source: configured, else parent's link-local, else EUI-64 of the parent MAC", () => {
@@ -110,6 +110,16 @@ describe("SysctlJournal", () => {
     expect(j.restoreAll()).toEqual([]);
     expect(io.m.get(P)).toBe("2");
     expect(io.m.has(Q)).toBe(false);
+  });
+
+  test("restoreAll undoes the newest change first (interface values before default and all)", () => {
+    const D = ipv4ConfPath("default", "rp_filter"), A = ipv4ConfPath("all", "rp_filter");
+    const io = fakeProc({ [Q]: "0", [D]: "0", [A]: "2" });
+    const j = new SysctlJournal(io);
+    j.set(Q, 2); j.set(D, 2); j.set(A, 0);
+    io.writes.length = 0;
+    j.restoreAll();
+    expect(io.writes).toEqual([`${A}=2`, `${D}=0`, `${Q}=0`]);
   });
 
   test("setting a missing sysctl returns null and records nothing", () => {
