@@ -52,13 +52,15 @@ export async function main(argv: string[]): Promise<number> {
     log.error(`cannot open netlink: ${(e as Error).message}`);
     return 1;
   }
-  const { createNotifier } = await import("../daemon/notify.ts");
-  const notify = createNotifier(loaded.model, log);
+  const { VrrpEvents } = await import("../daemon/vrrp-events.ts");
+  const events = new VrrpEvents(loaded.model, log);
   const { TrackerHub } = await import("../daemon/trackers.ts");
   const runtime = new VrrpRuntime(loaded.model, host, log, {
     version: versionLine(),
     configFile: path,
-    onStateChange: (inst, state, prio) => notify.instance(inst, state, prio),
+    onStateChange: (inst, state, prio) => events.instance(inst, state, prio),
+    onMasterRxLowerPri: (inst, prio) => events.masterRxLowerPri(inst, prio),
+    onPriorityChange: (inst, state, prio) => events.priorityChange(inst, state, prio),
     trackers: new TrackerHub(loaded.model, host, log),
   });
   try {
@@ -78,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
       stopping = true;
       log.info(`Stopping (${sig})`);
       runtime.stop();
-      await notify.shutdown(1500);
+      await events.close();
       control?.close();
       host.close();
       rmSync(pidFile, { force: true });

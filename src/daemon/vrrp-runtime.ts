@@ -71,6 +71,10 @@ export interface RuntimeOptions {
   onStateChange?: StateListener;
   /** Tracked scripts, interfaces, files and processes (absent: nothing is tracked). */
   trackers?: TrackerHub;
+  /** A MASTER heard a lower-priority advert (notify_master_rx_lower_pri, FIFO). */
+  onMasterRxLowerPri?: (inst: VrrpInstanceModel, priority: number) => void;
+  /** The effective priority changed (FIFO MASTER_PRIORITY / BACKUP_PRIORITY). */
+  onPriorityChange?: (inst: VrrpInstanceModel, state: string, priority: number) => void;
 }
 
 export class VrrpRuntime {
@@ -402,8 +406,9 @@ export class VrrpRuntime {
         else this.#log.info(a.message);
         return;
       case "master-rx-lower-prio":
+        return this.#opts.onMasterRxLowerPri?.(r.model, a.priority);
       case "priority-change":
-        return; // notify_master_rx_lower_pri and FIFO priority lines arrive with issue 4
+        return this.#opts.onPriorityChange?.(r.model, STATE_NAMES[r.fsm.state], a.to);
     }
   }
 

@@ -21,9 +21,9 @@ export const globalDefs: BlockSpec = {
   name: "global_defs",
   keywords: {
     router_id: kw(one(str()), "name of this router, used in email subjects (default: the host name)"),
-    notification_email: kw(words(str("an email address")), "addresses that receive alert emails", { status: "not-implemented", note: "SMTP alerts arrive with the VRRP-complete work" }),
+    notification_email: kw(words(str("an email address")), "addresses that receive alert emails"),
     notification_email_from: kw(one(str()), "From address of alert emails (default keepalived@HOSTNAME)"),
-    smtp_server: kw(record([{ name: "host", scalar: host() }, { name: "port", scalar: port(), optional: true }], { syntax: "HOST [PORT]" }), "SMTP relay for alert emails (port 25)", { status: "not-implemented" }),
+    smtp_server: kw(record([{ name: "host", scalar: host() }, { name: "port", scalar: port(), optional: true }], { syntax: "HOST [PORT]" }), "SMTP relay for alert emails (port 25)"),
     smtp_helo_name: kw(one(str()), "HELO name for alert emails (default: host name)"),
     smtp_connect_timeout: kw(integer(1, 3600), "SMTP connect timeout in seconds", { default: 30 }),
     smtp_alert: kw(flag(), "send alert emails for all state changes"),

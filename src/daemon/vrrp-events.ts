@@ -1,0 +1,76 @@
+/**
+ * Where VRRP state changes go, in keepalived's order: the notify scripts, then the FIFO line,
+ * then the alert email. Also the lower-priority and priority-change events (issue 4 item 6).
+ */
+import type { Model, VrrpInstanceModel } from "../config/model.ts";
+import type { ScriptRef } from "../config/schema/kinds.ts";
+import { alertGlobalsFromDoc, VrrpAlerts, vrrpAlertEnabled } from "./alerts.ts";
+import { fifoSpecsFromGlobal, NotifyFifos } from "./fifo.ts";
+import type { Logger } from "./logger.ts";
+import { createNotifier, type VrrpNotifier } from "./notify.ts";
+import { defaultScriptIdentity, lookupIdentity, prepareScript, ScriptRunner } from "./scripts.ts";
+import { SmtpQueue, smtpSettingsFromGlobal } from "./smtp.ts";
+
+export type InstanceState = "MASTER" | "BACKUP" | "FAULT" | "STOP";
+
+export class VrrpEvents {
+  #notify: VrrpNotifier;
+  #fifos: NotifyFifos;
+  #alerts: VrrpAlerts;
+  #alertGlobals: ReturnType<typeof alertGlobalsFromDoc>;
+  #smtp: SmtpQueue | undefined;
+  #runner = new ScriptRunner();
+
+  constructor(private readonly model: Model, private readonly log: Logger) {
+    this.#notify = createNotifier(model, log);
+    const ident = defaultScriptIdentity(model.global);
+    const { config, errors } = fifoSpecsFromGlobal(model.global.doc, ident && !("error" in ident) ? ident : undefined, (u, g) => lookupIdentity(u, g));
+    for (const e of errors) log.error(e);
+    this.#fifos = NotifyFifos.open(config, log);
+    this.#alertGlobals = alertGlobalsFromDoc(model.global.router_id, model.global.doc);
+    this.#alerts = new VrrpAlerts(this.#alertGlobals);
+    const smtp = smtpSettingsFromGlobal(model.global.doc);
+    this.#smtp = smtp ? new SmtpQueue(smtp, log) : undefined;
+  }
+
+  /** An instance entered `state` with effective priority `priority`. */
+  instance(inst: VrrpInstanceModel, state: InstanceState, priority: number): void {
+    this.#notify.instance(inst, state, priority);
+    this.#fifos.instance(inst.name, state, priority);
+    const own = inst.doc.smtp_alert as boolean | undefined;
+    const email = this.#alerts.onState("instance", inst.name, state, vrrpAlertEnabled(own, this.#alertGlobals));
+    if (email) this.#smtp?.enqueue(email);
+  }
+
+  /** A MASTER heard a lower-priority advert: FIFO MASTER_RX_LOWER_PRI and notify_master_rx_lower_pri. */
+  masterRxLowerPri(inst: VrrpInstanceModel, priority: number): void {
+    this.#fifos.instance(inst.name, "MASTER_RX_LOWER_PRI", priority);
+    const ref = inst.doc.notify_master_rx_lower_pri as ScriptRef | undefined;
+    if (!ref) return;
+    const ident = defaultScriptIdentity(this.model.global);
+    const p = prepareScript(ref, ident && !("error" in ident) ? ident : undefined);
+    if ("error" in p) {
+      this.log.error(`(${inst.name}) notify_master_rx_lower_pri: ${p.error}`);
+      return;
+    }
+    this.log.info(`(${inst.name}) Executing notify_master_rx_lower_pri script ${p.argv.join(" ")}`);
+    this.#runner.run(undefined, p.argv, p.identity ? { identity: p.identity } : {});
+  }
+
+  /** Effective priority changed: FIFO MASTER_PRIORITY / BACKUP_PRIORITY when asked for. */
+  priorityChange(inst: VrrpInstanceModel, state: string, priority: number): void {
+    const wanted = inst.doc.notify_priority_changes ?? this.model.global.doc.vrrp_notify_priority_changes;
+    if (wanted !== true) return;
+    if (state === "MASTER") this.#fifos.instance(inst.name, "MASTER_PRIORITY", priority);
+    else if (state === "BACKUP") this.#fifos.instance(inst.name, "BACKUP_PRIORITY", priority);
+  }
+
+  /** At exit: bounded wait for STOP notifies, mails flushed briefly, FIFOs closed. */
+  async close(): Promise<void> {
+    await this.#notify.shutdown(1500);
+    await this.#smtp?.idle(2000);
+    this.#smtp?.close();
+    this.#fifos.close();
+    await this.#runner.shutdown(500);
+  }
+}
