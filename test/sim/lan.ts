@@ -70,7 +70,7 @@ interface QueuedEvent {
 }
 
 /** A binary min-heap keyed by (at, seq): deterministic ordering of simultaneous events. */
-class EventQueue {
+export class EventQueue {
   #h: QueuedEvent[] = [];
   push(e: QueuedEvent): void {
     const h = this.#h;
