@@ -320,3 +320,48 @@ export function dumpRules(rt: RtNetlink, family?: Family): RuleInfo[] {
   return parts.filter((m) => m.type === RTM_NEWRULE).map(decodeRule)
     .filter((r): r is RuleInfo => r !== null && (!family || r.family === family));
 }
+
+// ---------------------------------------------------------------------------------------
+// Batches (what the daemon calls on transitions)
+
+/** The outcome of one entry of a batch. */
+export interface BatchResult<T> {
+  spec: T;
+  /** "done", "present" (add found it there: EEXIST) or "absent" (delete found nothing). */
+  outcome: "done" | "present" | "absent" | "failed";
+  error?: NetlinkError | Error;
+}
+
+const EEXIST = 17;
+
+/**
+ * Adds or deletes every route, never stopping at a failure (one bad route must not keep
+ * the others away). An add that finds the route already there, or a delete that finds it
+ * gone, is not a failure: the desired state holds either way.
+ */
+export function applyRoutes(rt: RtNetlink, specs: readonly RouteSpec[], op: "add" | "delete"): BatchResult<RouteSpec>[] {
+  return specs.map((spec) => {
+    try {
+      if (op === "add") addRoute(rt, spec);
+      else if (!deleteRoute(rt, spec, true)) return { spec, outcome: "absent" };
+      return { spec, outcome: "done" };
+    } catch (e) {
+      if (op === "add" && e instanceof NetlinkError && e.errno === EEXIST) return { spec, outcome: "present" };
+      return { spec, outcome: "failed", error: e as Error };
+    }
+  });
+}
+
+/** Like applyRoutes, for rules. */
+export function applyRules(rt: RtNetlink, specs: readonly RuleSpec[], op: "add" | "delete"): BatchResult<RuleSpec>[] {
+  return specs.map((spec) => {
+    try {
+      if (op === "add") addRule(rt, spec);
+      else if (!deleteRule(rt, spec, true)) return { spec, outcome: "absent" };
+      return { spec, outcome: "done" };
+    } catch (e) {
+      if (op === "add" && e instanceof NetlinkError && e.errno === EEXIST) return { spec, outcome: "present" };
+      return { spec, outcome: "failed", error: e as Error };
+    }
+  });
+}

@@ -63,16 +63,19 @@ export interface ConfSysctl {
 /**
  * The sysctls a VMAC needs (keepalived's vmac_sysctl / vmac_sysctl_6 and parent_sysctl):
  * IPv4 VMAC arp_ignore=1, accept_local=1, rp_filter=0, promote_secondaries=1 and parent
- * arp_ignore=1, arp_filter=1 (so only the VMAC answers ARP for the VIPs); an IPv6 VMAC
- * only arp_ignore=1, and its parent is left alone.
+ * arp_ignore=1, arp_filter=1 (so only the VMAC answers ARP for the VIPs), and IPv6 off on
+ * the VMAC unless `ipv6OnIpv4Vmac`; an IPv6 VMAC only arp_ignore=1, parent left alone.
  */
-export function vmacSysctls(vmac: string, parent: string, family: Family): ConfSysctl[] {
+export function vmacSysctls(vmac: string, parent: string, family: Family, o: { ipv6OnIpv4Vmac?: boolean } = {}): ConfSysctl[] {
   const c = (ifname: string, key: string, value: number): ConfSysctl => ({ proto: "ipv4", ifname, key, value });
   if (family === "inet6") return [c(vmac, "arp_ignore", 1)];
-  return [
+  const out = [
     c(vmac, "arp_ignore", 1), c(vmac, "accept_local", 1), c(vmac, "rp_filter", 0), c(vmac, "promote_secondaries", 1),
     c(parent, "arp_ignore", 1), c(parent, "arp_filter", 1),
   ];
+  // keepalived turns IPv6 off on an IPv4 VMAC unless IPv6 excluded VIPs live on it.
+  if (!o.ipv6OnIpv4Vmac) out.push({ proto: "ipv6", ifname: vmac, key: "disable_ipv6", value: 1 });
+  return out;
 }
 
 /**

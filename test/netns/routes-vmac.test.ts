@@ -8,15 +8,17 @@ import { createLab, run, type Lab, type LabNode } from "./lab.ts";
 import { withNetns } from "../../ffi/netns.ts";
 import { RtNetlink } from "../../ffi/rtnetlink.ts";
 import { NetlinkError } from "../../ffi/netlink.ts";
-import { addRoute, addRule, deleteRoute, deleteRule, dumpRoutes, dumpRules } from "../../ffi/rtnetlink-route.ts";
+import {
+  addRoute, addRule, applyRoutes, applyRules, deleteRoute, deleteRule, dumpRoutes, dumpRules,
+} from "../../ffi/rtnetlink-route.ts";
 import {
   IN6_ADDR_GEN_MODE_NONE, MACVLAN_MODE_PRIVATE, createMacvlan, deleteLink, getLink, setAddrGenMode, setLinkMac, setLinkUp,
 } from "../../ffi/rtnetlink-link.ts";
-import { SysctlJournal, ipv4ConfPath, readSysctl, writeSysctl } from "../../ffi/sysctl.ts";
+import { SysctlJournal, ipv4ConfPath, ipv6ConfPath, readSysctl, writeSysctl } from "../../ffi/sysctl.ts";
 import { Nft } from "../../ffi/nft.ts";
 import { loadConfigText } from "../../src/config/load.ts";
 import { routeContext, routeSpecs, ruleSpecs, type RouteSpec, type RuleSpec } from "../../src/vrrp/routes.ts";
-import { rpFilterPlan, vmacAddress, vmacName, vmacSysctls } from "../../src/vrrp/vmac.ts";
+import { rpFilterPlan, vmacAddress, vmacName, vmacSysctls, type ConfSysctl } from "../../src/vrrp/vmac.ts";
 import { DEFAULT_NFT_OPTIONS, dropAddresses, nftSetupScript, nftSyncScript, nftTeardownScript } from "../../src/vrrp/accept-rules.ts";
 import { VrrpState } from "../../src/vrrp/types.ts";
 
@@ -84,7 +86,7 @@ describe.skipIf(process.getuid?.() !== 0)("routes, rules, VMAC, sysctls and no_a
     expect(dumped.find((r) => r.dst === "2001:db8:6::")).toMatchObject({ family: "inet6", type: 7, table: 1000 });
     expect(dumpRoutes(rt, "inet", 101).map((r) => [r.dst, r.gateway, r.flags & 4])).toEqual([[undefined, "203.0.113.1", 4]]);
 
-    // Adding again without replace prepends (IPv4 keeps one); with exclusive it is refused with the kernel's errno.
+    // An identical route is refused with EEXIST (with or without NLM_F_EXCL).
     expect(() => addRoute(rt, routes[0] as RouteSpec, { exclusive: true })).toThrow(NetlinkError);
     for (const r of routes as RouteSpec[]) expect(deleteRoute(rt, r)).toBe(true);
     expect(deleteRoute(rt, routes[0] as RouteSpec, true)).toBe(false);
@@ -92,6 +94,27 @@ describe.skipIf(process.getuid?.() !== 0)("routes, rules, VMAC, sysctls and no_a
     expect(ipRoutes().filter(mine)).toEqual([]);
     expect(ipRoutes(true).filter(mine)).toEqual([]);
     expect(ipRoutes().some((r) => r.type === "blackhole")).toBe(false);
+  });
+
+  test("batches: one bad route does not stop the rest; re-adding is 'present', re-deleting 'absent'", () => {
+    const { specs: routes } = specs("static_routes", [
+      "198.51.100.0/24 via 192.0.2.2 dev eth0",
+      "203.0.113.0/24 via 198.51.100.77 dev eth0", // unreachable gateway: refused
+      "2001:db8:7::/48 via 2001:db8::2 dev eth0",
+    ]);
+    const { specs: rules } = specs("static_rules", ["from 192.0.2.0/24 table 100 priority 200"]);
+    const added = applyRoutes(rt, routes as RouteSpec[], "add");
+    expect(added.map((r) => r.outcome)).toEqual(["done", "failed", "done"]);
+    expect((added[1]!.error as NetlinkError).extAck).toBeString();
+    expect(applyRoutes(rt, routes as RouteSpec[], "add").map((r) => r.outcome)).toEqual(["present", "failed", "present"]);
+    expect(applyRules(rt, rules as RuleSpec[], "add").map((r) => r.outcome)).toEqual(["done"]);
+    expect(applyRules(rt, rules as RuleSpec[], "add").map((r) => r.outcome)).toEqual(["present"]);
+    expect(ipRoutes().some((r) => r.dst === "198.51.100.0/24")).toBe(true);
+    expect(applyRules(rt, rules as RuleSpec[], "delete").map((r) => r.outcome)).toEqual(["done"]);
+    expect(applyRules(rt, rules as RuleSpec[], "delete").map((r) => r.outcome)).toEqual(["absent"]);
+    expect(applyRoutes(rt, routes as RouteSpec[], "delete").map((r) => r.outcome)).toEqual(["done", "absent", "done"]);
+    expect(applyRoutes(rt, routes as RouteSpec[], "delete").map((r) => r.outcome)).toEqual(["absent", "absent", "absent"]);
+    expect(ipRoutes().filter((r) => r.protocol === "keepalived")).toEqual([]);
   });
 
   test("a refused route carries the kernel's extended-ack text", () => {
@@ -179,13 +202,14 @@ describe.skipIf(process.getuid?.() !== 0)("routes, rules, VMAC, sysctls and no_a
       lab.exec("a", ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=2", "net.ipv4.conf.eth0.rp_filter=1", "net.ipv4.conf.eth0.arp_ignore=0"]);
       const before = new Map<string, string>();
       const plan = vmacSysctls("vrrp.52", "eth0", "inet");
-      for (const s of plan) before.set(ipv4ConfPath(s.ifname, s.key), sh(ipv4ConfPath(s.ifname, s.key)));
+      const pathOf = (s: ConfSysctl) => (s.proto === "ipv4" ? ipv4ConfPath : ipv6ConfPath)(s.ifname, s.key);
+      for (const s of plan) before.set(pathOf(s), sh(pathOf(s)));
       const journal = new SysctlJournal();
       inNs(() => {
         const read = (i: string) => Number(readSysctl(ipv4ConfPath(i, "rp_filter")));
         const ifs = new Map(["lo", "eth0", "vrrp.52"].map((i) => [i, read(i)] as const));
         for (const s of rpFilterPlan(read("all"), read("default"), ifs)) journal.set(ipv4ConfPath(s.ifname, s.key), s.value, "rp_filter");
-        for (const s of plan) journal.set(ipv4ConfPath(s.ifname, s.key), s.value, "vrrp.52");
+        for (const s of plan) journal.set(pathOf(s), s.value, "vrrp.52");
       });
       // Seen from inside the namespace by another process.
       expect(sh(ipv4ConfPath("vrrp.52", "arp_ignore"))).toBe("1");
@@ -194,6 +218,7 @@ describe.skipIf(process.getuid?.() !== 0)("routes, rules, VMAC, sysctls and no_a
       expect(sh(ipv4ConfPath("vrrp.52", "promote_secondaries"))).toBe("1");
       expect(sh(ipv4ConfPath("eth0", "arp_ignore"))).toBe("1");
       expect(sh(ipv4ConfPath("eth0", "arp_filter"))).toBe("1");
+      expect(sh(ipv6ConfPath("vrrp.52", "disable_ipv6"))).toBe("1");
       expect(sh(ipv4ConfPath("all", "rp_filter"))).toBe("0");
       expect(sh(ipv4ConfPath("default", "rp_filter"))).toBe("2");
       expect(sh(ipv4ConfPath("eth0", "rp_filter"))).toBe("2"); // raised so eth0 keeps filtering

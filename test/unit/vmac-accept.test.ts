@@ -46,8 +46,10 @@ describe("VMAC names and addresses", () => {
     const v4 = vmacSysctls("vrrp.51", "eth0", "inet").map((s) => `${s.ifname}.${s.key}=${s.value}`);
     expect(v4).toEqual([
       "vrrp.51.arp_ignore=1", "vrrp.51.accept_local=1", "vrrp.51.rp_filter=0", "vrrp.51.promote_secondaries=1",
-      "eth0.arp_ignore=1", "eth0.arp_filter=1",
+      "eth0.arp_ignore=1", "eth0.arp_filter=1", "vrrp.51.disable_ipv6=1",
     ]);
+    expect(vmacSysctls("vrrp.51", "eth0", "inet")[6]!.proto).toBe("ipv6");
+    expect(vmacSysctls("vrrp.51", "eth0", "inet", { ipv6OnIpv4Vmac: true }).length).toBe(6);
     expect(vmacSysctls("vrrp.51", "eth0", "inet6").map((s) => `${s.ifname}.${s.key}=${s.value}`)).toEqual(["vrrp.51.arp_ignore=1"]);
   });
 
