@@ -6,7 +6,7 @@
 
 export type NftResult = { ok: true } | { ok: false; missing: boolean; error: string };
 
-export interface NftOptions {
+export interface NftRunnerOptions {
   /** The nft binary (default: found on PATH). */
   path?: string;
   /** Words run before nft, e.g. ["ip", "netns", "exec", NS] in tests. */
@@ -22,12 +22,12 @@ export const NFT_MISSING_MESSAGE =
 
 /** Serialised `nft -f -` runner. */
 export class Nft {
-  readonly #o: NftOptions;
+  readonly #o: NftRunnerOptions;
   readonly #path: string | null;
   #warned = false;
   #tail: Promise<unknown> = Promise.resolve();
 
-  constructor(o: NftOptions = {}) {
+  constructor(o: NftRunnerOptions = {}) {
     this.#o = o;
     this.#path = o.path ?? Bun.which("nft") ?? Bun.which("nft", { PATH: "/usr/sbin:/sbin:/usr/local/sbin" });
   }
