@@ -217,6 +217,11 @@ export class Vipd extends Proc {
     return /^ {2}status\b/m.test(r.stdout.toString());
   }
 
+  /** The daemon serves its control socket (false while `vipd run` does not wire one up). */
+  hasControl(): boolean {
+    return existsSync(this.controlPath);
+  }
+
   /** `vipd status --control PATH --json`, parsed; throws with the CLI's output on failure. */
   async status(): Promise<StatusJson> {
     const p = Bun.spawn([VIPD_BIN, "status", "--control", this.controlPath, "--json"], { stdout: "pipe", stderr: "pipe" });

@@ -20,6 +20,9 @@ const STATUS = HAVE_KEEPALIVED && Vipd.statusSupported();
 
 afterAll(() => killAll());
 
+/** Bound for start-up convergence: generous, since the CPU may be shared with other test groups. */
+const START_MS = 8000;
+
 interface Mode {
   name: string;
   version: 2 | 3;
@@ -42,7 +45,7 @@ type Daemon = Vipd | Keepalived;
 async function view(d: Daemon): Promise<InstanceView | undefined> {
   try {
     if (d instanceof Keepalived) return instanceView(await d.json());
-    if (STATUS) return instanceView(await d.status());
+    if (STATUS && d.hasControl()) return instanceView(await d.status());
   } catch {
     return undefined;
   }
@@ -107,8 +110,8 @@ describe.skipIf(!HAVE_KEEPALIVED)("vipd + keepalived 2.2.7 in one VRRP group", (
           all.push(M, B);
 
           // Election: the priority-150 node is MASTER, from both sides' point of view.
-          await waitState(M, "MASTER", masterDownIntervalMs(mode.version, 150, cs) + 3000);
-          await waitState(B, "BACKUP", 2000);
+          await waitState(M, "MASTER", masterDownIntervalMs(mode.version, 150, cs) + START_MS);
+          await waitState(B, "BACKUP", START_MS);
           await Bun.sleep(Math.max(300, 3 * cs * 10));
 
           // Steady state over ~2 s: only the master sends (non-zero priority) adverts, and they are well-formed.
@@ -118,7 +121,7 @@ describe.skipIf(!HAVE_KEEPALIVED)("vipd + keepalived 2.2.7 in one VRRP group", (
           const frames = cap.frames();
           expect(advertSenders(frames, t0, t1)).toEqual([addrOf(m)]);
           const steady = adverts(frames, 51).filter((f) => f.at >= t0 && f.at <= t1);
-          expect(steady.length).toBeGreaterThanOrEqual(Math.floor(2000 / (cs * 10)) - 1);
+          expect(steady.length).toBeGreaterThanOrEqual(Math.floor((0.75 * 2000) / (cs * 10)));
           for (const f of steady) {
             expect([f.advert.version, f.advert.priority, f.advert.adverIntCs, f.ttl]).toEqual([mode.version, 150, cs, 255]);
             expect(f.proto).toBe(mode.auth?.type === "AH" ? 51 : 112);
@@ -153,8 +156,8 @@ describe.skipIf(!HAVE_KEEPALIVED)("vipd + keepalived 2.2.7 in one VRRP group", (
           const tBack = wallMs();
           const M2 = start(masterKind, "m", 150, M instanceof Vipd ? M.dir : undefined);
           all.push(M2);
-          await waitState(M2, "MASTER", masterDownIntervalMs(mode.version, 150, cs) + 3000);
-          await waitState(B, "BACKUP", 2000);
+          await waitState(M2, "MASTER", masterDownIntervalMs(mode.version, 150, cs) + START_MS);
+          await waitState(B, "BACKUP", 4000);
           await monM.waitEvent(vip, "add", tBack, 1000);
           await monB.waitEvent(vip, "del", tBack, 1000);
           expect(hasAddress(e.ns("b"), vip)).toBe(false);
@@ -169,7 +172,7 @@ describe.skipIf(!HAVE_KEEPALIVED)("vipd + keepalived 2.2.7 in one VRRP group", (
         } finally {
           await e.close();
         }
-      }, 40_000);
+      }, 60_000);
     }
   }
 });

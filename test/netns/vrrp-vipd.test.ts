@@ -20,6 +20,8 @@ const STATUS = ROOT && Vipd.statusSupported();
 const VIP4 = "192.0.2.100";
 const VIP6 = "2001:db8::100";
 const ADVER_INT_CS = 10;
+/** Bound for start-up convergence: generous, since the CPU may be shared with other test groups. */
+const START_MS = 8000;
 
 afterAll(() => killAll());
 
@@ -37,9 +39,9 @@ function loggedState(v: Vipd): string | undefined {
   return s;
 }
 
-/** The instance as `vipd status` reports it (when available), else from the log. */
+/** The instance as `vipd status` reports it (when the build has it), else from the log. */
 async function view(v: Vipd): Promise<InstanceView | undefined> {
-  if (!STATUS) {
+  if (!STATUS || !v.hasControl()) {
     const s = loggedState(v);
     return s ? { state: s, stats: {} } : undefined;
   }
@@ -63,7 +65,7 @@ async function waitState(v: Vipd, state: string, timeoutMs: number): Promise<Ins
 async function expectState(v: Vipd, state: string, extra: { priority?: number; master?: string } = {}): Promise<void> {
   const s = await view(v);
   expect(s?.state, `${v.name} state`).toBe(state);
-  if (!STATUS) return;
+  if (!STATUS || !v.hasControl()) return;
   expect(s!.vipsSet, `${v.name} vipsSet`).toBe(state === "MASTER");
   if (extra.priority !== undefined) expect(s!.priority).toBe(extra.priority);
   if (extra.master !== undefined) expect(s!.masterAddress).toBe(extra.master);
@@ -77,25 +79,36 @@ function between(frames: WireFrame[], from: number, to: number): WireFrame[] {
 const cfg = (priority: number, more: Partial<Parameters<typeof instanceConfig>[0]> = {}) =>
   instanceConfig({ priority, state: priority >= 150 ? "MASTER" : "BACKUP", vips: [`${VIP4}/24`], ...more });
 
+/** Starts A and waits until it is MASTER, then B until it is BACKUP: a deterministic start. */
+async function startPair(e: TestEnv, cfgA: string, cfgB: string): Promise<[Vipd, Vipd]> {
+  const A = e.vipd("a", cfgA);
+  await waitState(A, "MASTER", START_MS);
+  const B = e.vipd("b", cfgB);
+  await waitState(B, "BACKUP", START_MS);
+  return [A, B];
+}
+
 describe.skipIf(!ROOT)("vipd on the wire (compiled binary, netns)", () => {
   test.concurrent("2 nodes: the higher priority is MASTER and holds the VIP; one sender on the wire", async () => {
     const e = env("v2n");
     try {
       const cap = await e.capture("b");
+      // Started together: whoever starts first may be MASTER for a moment; the election settles it.
       const A = e.vipd("a", cfg(150));
       const B = e.vipd("b", cfg(100));
-      await waitState(A, "MASTER", 3000);
-      await waitState(B, "BACKUP", 3000);
+      await waitState(A, "MASTER", START_MS);
+      await waitState(B, "BACKUP", START_MS);
       await Bun.sleep(300);
       const t0 = wallMs();
       await Bun.sleep(1000);
       const t1 = wallMs();
       const frames = between(cap.frames(), t0, t1);
       expect(advertSenders(frames, t0, t1)).toEqual([e.lab.node("a").v4!]);
-      // advert_int 0.1: about 10 adverts a second, each v3 with TTL 255 to 224.0.0.18
+      // advert_int 0.1: one advert per 100 ms of the window (± 2), each v3 with TTL 255 to 224.0.0.18
       const ads = adverts(frames, 51);
-      expect(ads.length).toBeGreaterThanOrEqual(8);
-      expect(ads.length).toBeLessThanOrEqual(12);
+      const expected = (t1 - t0) / 100;
+      expect(ads.length).toBeGreaterThanOrEqual(Math.floor(expected) - 2);
+      expect(ads.length).toBeLessThanOrEqual(Math.ceil(expected) + 2);
       for (const f of ads) {
         expect([f.advert.version, f.advert.priority, f.advert.adverIntCs, f.ttl, f.dst]).toEqual([3, 150, 10, 255, "224.0.0.18"]);
         expect(f.advert.addresses).toEqual([VIP4]);
@@ -107,7 +120,7 @@ describe.skipIf(!ROOT)("vipd on the wire (compiled binary, netns)", () => {
     } finally {
       await e.close();
     }
-  }, 20_000);
+  }, 30_000);
 
   test.concurrent("3 nodes on a bridge: the highest priority wins wherever it is; exactly one master", async () => {
     const e = new TestEnv(createLab({ purpose: "v3n", nodes: ["a", "b", "c"], v4: "192.0.2.0/24" }));
@@ -116,34 +129,120 @@ describe.skipIf(!ROOT)("vipd on the wire (compiled binary, netns)", () => {
       const A = e.vipd("a", cfg(100));
       const B = e.vipd("b", cfg(200));
       const C = e.vipd("c", cfg(150));
-      await waitState(B, "MASTER", 3000);
-      await waitState(A, "BACKUP", 3000);
-      await waitState(C, "BACKUP", 3000);
+      await waitState(B, "MASTER", START_MS);
+      await waitState(A, "BACKUP", START_MS);
+      await waitState(C, "BACKUP", START_MS);
       await Bun.sleep(300);
       const t0 = wallMs();
       await Bun.sleep(1000);
       const t1 = wallMs();
       expect(advertSenders(cap.frames(), t0, t1)).toEqual([e.lab.node("b").v4!]);
       expect(["a", "b", "c"].map((n) => hasAddress(e.ns(n), VIP4))).toEqual([false, true, false]);
-      for (const [v, s] of [[A, "BACKUP"], [B, "MASTER"], [C, "BACKUP"]] as const) {
-        await expectState(v, s, { master: e.lab.node("b").v4 });
-        expect(v.lines.filter((l) => /Entering MASTER STATE/.test(l.line)).length).toBe(s === "MASTER" ? 1 : 0);
-      }
+      for (const [v, s] of [[A, "BACKUP"], [B, "MASTER"], [C, "BACKUP"]] as const) await expectState(v, s, { master: e.lab.node("b").v4 });
     } finally {
       await e.close();
     }
-  }, 20_000);
+  }, 30_000);
 
-  test.concurrent("master SIGKILL: backup holds the VIP within Master_Down_Interval + 100 ms and sends 5 GARPs from its MAC; the restarted master removes its stale VIP and preempts", async () => {
+  test.concurrent("nopreempt: a higher-priority node that returns stays BACKUP; the current master keeps the VIP", async () => {
+    const e = env("vnopre");
+    try {
+      const cap = await e.capture("a");
+      const B = e.vipd("b", cfg(100, { state: "BACKUP", nopreempt: true }));
+      await waitState(B, "MASTER", START_MS);
+      const A = e.vipd("a", cfg(150, { state: "BACKUP", nopreempt: true }));
+      await waitState(A, "BACKUP", START_MS);
+      const t0 = wallMs();
+      await Bun.sleep(1500); // 15 advert intervals: A would have preempted long ago
+      const t1 = wallMs();
+      expect(loggedState(A)).toBe("BACKUP");
+      expect(A.lines.some((l) => /Entering MASTER STATE/.test(l.line))).toBe(false);
+      expect(advertSenders(cap.frames(), t0, t1)).toEqual([e.lab.node("b").v4!]);
+      expect(hasAddress(e.ns("b"), VIP4)).toBe(true);
+      expect(hasAddress(e.ns("a"), VIP4)).toBe(false);
+      await expectState(A, "BACKUP", { priority: 150, master: e.lab.node("b").v4 });
+      await expectState(B, "MASTER", { priority: 100 });
+    } finally {
+      await e.close();
+    }
+  }, 30_000);
+
+  for (const auth of ["PASS", "AH"] as const) {
+    test.concurrent(`v2 ${auth} mismatch: the peer's adverts are never adopted (both MASTER, auth_failure grows)`, async () => {
+      const e = env(`v${auth.toLowerCase()}`);
+      try {
+        const v2 = (p: number, pass: string) => cfg(p, { version: 2, advertInt: 1, auth: { type: auth, pass } });
+        const cap = await e.capture("b");
+        const A = e.vipd("a", v2(150, "secretA"));
+        const B = e.vipd("b", v2(100, "secretB"));
+        await waitState(A, "MASTER", masterDownIntervalMs(2, 150, 100) + START_MS);
+        // B hears A's higher priority but cannot trust it: it times out (3 s + skew) and takes over too.
+        await waitState(B, "MASTER", masterDownIntervalMs(2, 100, 100) + START_MS);
+        const tB = wallMs();
+        await Bun.sleep(1500);
+        const frames = cap.frames();
+        const a = e.lab.node("a").v4!;
+        const fromA = adverts(frames).filter((f) => f.src === a);
+        // A's higher-priority adverts kept arriving while B stayed MASTER
+        expect(fromA.length).toBeGreaterThanOrEqual(2);
+        expect(fromA.filter((f) => f.at > tB).length).toBeGreaterThanOrEqual(1);
+        expect(fromA.every((f) => f.proto === (auth === "AH" ? 51 : 112) && f.advert.priority === 150)).toBe(true);
+        // after the initial BACKUP neither ever went back to BACKUP
+        for (const v of [A, B]) expect(v.lines.filter((l) => /Entering BACKUP STATE/.test(l.line) && !/\(init\)/.test(l.line))).toEqual([]);
+        expect(hasAddress(e.ns("a"), VIP4)).toBe(true);
+        expect(hasAddress(e.ns("b"), VIP4)).toBe(true);
+        for (const v of [A, B]) {
+          expect(loggedState(v)).toBe("MASTER");
+          expect(v.problemLines().join("\n")).toMatch(auth === "PASS" ? /\(VI_1\) received an invalid passwd from/ : /\(VI_1\) IPSEC-AH : invalid IPSEC HMAC-MD5 value/);
+        }
+        if (STATUS && B.hasControl()) {
+          const first = (await view(B))!.stats.auth_failure!;
+          expect(first).toBeGreaterThanOrEqual(1);
+          await Bun.sleep(1100);
+          expect((await view(B))!.stats.auth_failure!).toBeGreaterThan(first);
+          expect((await view(A))!.stats.auth_failure!).toBeGreaterThanOrEqual(1);
+          await expectState(A, "MASTER");
+          await expectState(B, "MASTER");
+        }
+      } finally {
+        await e.close();
+      }
+    }, 40_000);
+  }
+
+  test.concurrent("notify: `INSTANCE VI_1 STATE prio` in order on both nodes through failover", async () => {
+    const e = env("vnotify");
+    const dir = mkdtempSync(`${tmpdir()}/vipdt-notify-`);
+    try {
+      const logA = `${dir}/a.log`;
+      const logB = `${dir}/b.log`;
+      const [A, B] = await startPair(e, cfg(150, { notify: notifyScript(`${dir}/a.sh`, logA) }), cfg(100, { notify: notifyScript(`${dir}/b.sh`, logB) }));
+      const read = (p: string) => { try { return readFileSync(p, "utf8").trim().split("\n").filter(Boolean); } catch { return []; } };
+      await waitFor(() => read(logA).includes("INSTANCE VI_1 MASTER 150"), 4000, "A's MASTER notify");
+      await waitFor(() => read(logB).includes("INSTANCE VI_1 BACKUP 100"), 4000, "B's BACKUP notify");
+      A.kill("SIGTERM");
+      await waitState(B, "MASTER", 4000);
+      await waitFor(() => read(logB).includes("INSTANCE VI_1 MASTER 100"), 4000, "B's MASTER notify");
+      await waitFor(() => read(logA).includes("INSTANCE VI_1 STOP 150"), 4000, "A's STOP notify");
+      const a = read(logA);
+      const b = read(logB);
+      // A: BACKUP at init, MASTER, then STOP; B: BACKUP then MASTER; nothing else
+      expect(a).toEqual(["INSTANCE VI_1 BACKUP 150", "INSTANCE VI_1 MASTER 150", "INSTANCE VI_1 STOP 150"]);
+      expect(b).toEqual(["INSTANCE VI_1 BACKUP 100", "INSTANCE VI_1 MASTER 100"]);
+    } finally {
+      await e.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  // Timed failovers run one at a time, so this file's own start-ups do not delay the daemons being timed.
+  test("master SIGKILL: backup holds the VIP within Master_Down_Interval + 100 ms and sends 5 GARPs from its MAC; the restarted master removes its stale VIP and preempts", async () => {
     const e = env("vkill");
     try {
       const monA = await e.monitor("a");
       const monB = await e.monitor("b");
       const cap = await e.capture("b");
-      const A = e.vipd("a", cfg(150));
-      const B = e.vipd("b", cfg(100));
-      await waitState(A, "MASTER", 3000);
-      await waitState(B, "BACKUP", 3000);
+      const [A, B] = await startPair(e, cfg(150), cfg(100));
       await Bun.sleep(400);
 
       const tKill = wallMs();
@@ -180,7 +279,7 @@ describe.skipIf(!ROOT)("vipd on the wire (compiled binary, netns)", () => {
       const A2 = e.vipd("a", cfg(150), { dir: A.dir, name: "vipd@a(restarted)" });
       await A2.waitLine(new RegExp(`removed ${VIP4.replaceAll(".", "\\.")}/24 from eth0 left by a previous run`), 3000);
       const del = await monA.waitEvent(VIP4, "del", tRestart, 3000);
-      await waitState(A2, "MASTER", 3000);
+      await waitState(A2, "MASTER", START_MS);
       await waitState(B, "BACKUP", 2000);
       const readd = await monA.waitEvent(VIP4, "add", tRestart, 1000);
       expect(readd.at).toBeGreaterThan(del.at);
@@ -193,16 +292,13 @@ describe.skipIf(!ROOT)("vipd on the wire (compiled binary, netns)", () => {
     }
   }, 30_000);
 
-  test.concurrent("graceful stop (SIGTERM): priority-0 advert on the wire, VIP removed, takeover within skew + 100 ms, exit 0", async () => {
+  test("graceful stop (SIGTERM): priority-0 advert on the wire, VIP removed, takeover within skew + 100 ms, exit 0", async () => {
     const e = env("vterm");
     try {
       const monA = await e.monitor("a");
       const monB = await e.monitor("b");
       const cap = await e.capture("b");
-      const A = e.vipd("a", cfg(150));
-      const B = e.vipd("b", cfg(100));
-      await waitState(A, "MASTER", 3000);
-      await waitState(B, "BACKUP", 3000);
+      const [A, B] = await startPair(e, cfg(150), cfg(100));
       await Bun.sleep(400);
 
       const tTerm = wallMs();
@@ -224,45 +320,19 @@ describe.skipIf(!ROOT)("vipd on the wire (compiled binary, netns)", () => {
       // B took over after the priority-0 advert, not before
       expect(add.at).toBeGreaterThan(zero[0]!.at);
       await expectState(B, "MASTER", { priority: 100 });
-      if (STATUS) expect((await view(B))!.stats.pri_zero_rcvd).toBeGreaterThanOrEqual(1);
+      if (STATUS && B.hasControl()) expect((await view(B))!.stats.pri_zero_rcvd).toBeGreaterThanOrEqual(1);
     } finally {
       await e.close();
     }
-  }, 20_000);
+  }, 30_000);
 
-  test.concurrent("nopreempt: a higher-priority node that returns stays BACKUP; the current master keeps the VIP", async () => {
-    const e = env("vnopre");
-    try {
-      const cap = await e.capture("a");
-      const B = e.vipd("b", cfg(100, { state: "BACKUP", nopreempt: true }));
-      await waitState(B, "MASTER", 3000);
-      const A = e.vipd("a", cfg(150, { state: "BACKUP", nopreempt: true }));
-      await waitState(A, "BACKUP", 3000);
-      const t0 = wallMs();
-      await Bun.sleep(1500); // 15 advert intervals: A would have preempted long ago
-      const t1 = wallMs();
-      expect(loggedState(A)).toBe("BACKUP");
-      expect(A.lines.some((l) => /Entering MASTER STATE/.test(l.line))).toBe(false);
-      expect(advertSenders(cap.frames(), t0, t1)).toEqual([e.lab.node("b").v4!]);
-      expect(hasAddress(e.ns("b"), VIP4)).toBe(true);
-      expect(hasAddress(e.ns("a"), VIP4)).toBe(false);
-      await expectState(A, "BACKUP", { priority: 150, master: e.lab.node("b").v4 });
-      await expectState(B, "MASTER", { priority: 100 });
-    } finally {
-      await e.close();
-    }
-  }, 20_000);
-
-  test.concurrent("IPv6 v3: link-local source, VIP 2001:db8::100/64, unsolicited NA for the VIP; SIGKILL failover", async () => {
+  test("IPv6 v3: link-local source, VIP 2001:db8::100/64, unsolicited NA for the VIP; SIGKILL failover", async () => {
     const e = env("v6", { v4: undefined, v6: true });
     try {
       const monB = await e.monitor("b");
       const cap = await e.capture("b");
       const v6cfg = (p: number) => instanceConfig({ priority: p, state: p >= 150 ? "MASTER" : "BACKUP", vips: [`${VIP6}/64`] });
-      const A = e.vipd("a", v6cfg(150));
-      const B = e.vipd("b", v6cfg(100));
-      await waitState(A, "MASTER", 3000);
-      await waitState(B, "BACKUP", 3000);
+      const [A, B] = await startPair(e, v6cfg(150), v6cfg(100));
       await Bun.sleep(500);
       const a = e.lab.node("a");
       const b = e.lab.node("b");
@@ -302,76 +372,5 @@ describe.skipIf(!ROOT)("vipd on the wire (compiled binary, netns)", () => {
     } finally {
       await e.close();
     }
-  }, 20_000);
-
-  for (const auth of ["PASS", "AH"] as const) {
-    test.concurrent(`v2 ${auth} mismatch: the peer's adverts are never adopted (both MASTER, auth_failure grows)`, async () => {
-      const e = env(`v${auth.toLowerCase()}`);
-      try {
-        const v2 = (p: number, pass: string) => cfg(p, { version: 2, advertInt: 1, auth: { type: auth, pass } });
-        const cap = await e.capture("b");
-        const A = e.vipd("a", v2(150, "secretA"));
-        const B = e.vipd("b", v2(100, "secretB"));
-        await waitState(A, "MASTER", masterDownIntervalMs(2, 150, 100) + 1500);
-        // B hears A's higher priority but cannot trust it: it times out (3 s + skew) and takes over too.
-        await waitState(B, "MASTER", masterDownIntervalMs(2, 100, 100) + 1500);
-        const tB = wallMs();
-        await Bun.sleep(1500);
-        const frames = cap.frames();
-        const a = e.lab.node("a").v4!;
-        const fromA = adverts(frames).filter((f) => f.src === a);
-        // A's higher-priority adverts kept arriving while B stayed MASTER
-        expect(fromA.length).toBeGreaterThanOrEqual(2);
-        expect(fromA.filter((f) => f.at > tB).length).toBeGreaterThanOrEqual(1);
-        expect(fromA.every((f) => f.proto === (auth === "AH" ? 51 : 112) && f.advert.priority === 150)).toBe(true);
-        // after the initial BACKUP neither ever went back to BACKUP
-        for (const v of [A, B]) expect(v.lines.filter((l) => /Entering BACKUP STATE/.test(l.line) && !/\(init\)/.test(l.line))).toEqual([]);
-        expect(hasAddress(e.ns("a"), VIP4)).toBe(true);
-        expect(hasAddress(e.ns("b"), VIP4)).toBe(true);
-        for (const v of [A, B]) {
-          expect(loggedState(v)).toBe("MASTER");
-          expect(v.problemLines().join("\n")).toMatch(auth === "PASS" ? /\(VI_1\) received an invalid passwd from/ : /\(VI_1\) IPSEC-AH : invalid IPSEC HMAC-MD5 value/);
-        }
-        if (STATUS) {
-          const first = (await view(B))!.stats.auth_failure!;
-          expect(first).toBeGreaterThanOrEqual(1);
-          await Bun.sleep(1100);
-          expect((await view(B))!.stats.auth_failure!).toBeGreaterThan(first);
-          expect((await view(A))!.stats.auth_failure!).toBeGreaterThanOrEqual(1);
-          await expectState(A, "MASTER");
-          await expectState(B, "MASTER");
-        }
-      } finally {
-        await e.close();
-      }
-    }, 20_000);
-  }
-
-  test.concurrent("notify: `INSTANCE VI_1 STATE prio` in order on both nodes through failover", async () => {
-    const e = env("vnotify");
-    const dir = mkdtempSync(`${tmpdir()}/vipdt-notify-`);
-    try {
-      const logA = `${dir}/a.log`;
-      const logB = `${dir}/b.log`;
-      const A = e.vipd("a", cfg(150, { notify: notifyScript(`${dir}/a.sh`, logA) }));
-      const B = e.vipd("b", cfg(100, { notify: notifyScript(`${dir}/b.sh`, logB) }));
-      await waitState(A, "MASTER", 3000);
-      await waitState(B, "BACKUP", 3000);
-      const read = (p: string) => { try { return readFileSync(p, "utf8").trim().split("\n").filter(Boolean); } catch { return []; } };
-      await waitFor(() => read(logA).includes("INSTANCE VI_1 MASTER 150"), 2000, "A's MASTER notify");
-      await waitFor(() => read(logB).includes("INSTANCE VI_1 BACKUP 100"), 2000, "B's BACKUP notify");
-      A.kill("SIGTERM");
-      await waitState(B, "MASTER", 2000);
-      await waitFor(() => read(logB).includes("INSTANCE VI_1 MASTER 100"), 2000, "B's MASTER notify");
-      await waitFor(() => read(logA).includes("INSTANCE VI_1 STOP 150"), 2000, "A's STOP notify");
-      const a = read(logA);
-      const b = read(logB);
-      // A: (BACKUP at init,) MASTER, then STOP last; B: BACKUP then MASTER; nothing else
-      expect(a.filter((l) => l !== "INSTANCE VI_1 BACKUP 150")).toEqual(["INSTANCE VI_1 MASTER 150", "INSTANCE VI_1 STOP 150"]);
-      expect(b).toEqual(["INSTANCE VI_1 BACKUP 100", "INSTANCE VI_1 MASTER 100"]);
-    } finally {
-      await e.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 20_000);
+  }, 30_000);
 });
