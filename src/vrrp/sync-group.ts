@@ -33,6 +33,51 @@ export interface SyncGroupSnapshot {
   members: string[];
 }
 
+/** Tags a standalone instance's actions with its name, so grouped and ungrouped share one path. */
+export function tagActions(member: string, acts: readonly VrrpAction[]): MemberAction[] {
+  return acts.map((a) => ({ ...a, member }));
+}
+
+/** What `createSyncGroups` builds. */
+export interface SyncGroupSet {
+  groups: SyncGroup[];
+  /** Member instance name → its group. */
+  byMember: Map<string, SyncGroup>;
+  /** keepalived's configuration complaints (the member or group was skipped, or looks wrong). */
+  warnings: string[];
+}
+
+/**
+ * Builds the sync groups of a config (`vrrp_sync_group NAME { group { VI_1 VI_2 } }`, given as
+ * name → block with a `group` word list) over already-created instances, the way keepalived's
+ * vrrp_sync_set_group does: unknown names and instances already in a group are skipped, a group
+ * left empty is dropped, a one-member group is kept with a warning.
+ */
+export function createSyncGroups(config: Readonly<Record<string, Readonly<Record<string, unknown>>>>, instances: ReadonlyMap<string, VrrpInstance>): SyncGroupSet {
+  const set: SyncGroupSet = { groups: [], byMember: new Map(), warnings: [] };
+  for (const [gname, block] of Object.entries(config)) {
+    const names = Array.isArray(block.group) ? block.group.filter((n): n is string => typeof n === "string") : [];
+    const members: VrrpInstance[] = [];
+    for (const n of names) {
+      const inst = instances.get(n);
+      if (!inst) set.warnings.push(`Virtual router ${n} specified in sync group ${gname} doesn't exist - ignoring`);
+      else if (set.byMember.has(n) || members.includes(inst)) set.warnings.push(`Virtual router ${n} cannot exist in more than one sync group; ignoring ${gname}`);
+      else members.push(inst);
+    }
+    if (members.length === 0) {
+      set.warnings.push(`Sync group ${gname}, no matching virtual router found in group declaration - removing`);
+      continue;
+    }
+    if (members.length === 1) set.warnings.push(`Sync group ${gname} has only 1 virtual router(s) - this probably isn't what you want`);
+    const owners = members.filter((m) => m.params.basePriority === PRIO_OWNER && m.params.wantState === "MASTER").length;
+    if (owners > 0 && owners < members.length) set.warnings.push(`Sync group ${gname} has some member(s) as address owner and some not as address owner. This won't work.`);
+    const g = new SyncGroup(gname, members);
+    set.groups.push(g);
+    for (const m of members) set.byMember.set(m.params.name, g);
+  }
+  return set;
+}
+
 /** Instances already in a group (keepalived: an instance may be in only one sync group). */
 const groupOf = new WeakMap<VrrpInstance, string>();
 
@@ -179,8 +224,7 @@ export class SyncGroup {
 
   /** Tags and appends `acts` of member `m`. */
   #push(out: SyncGroupAction[], m: VrrpInstance, acts: VrrpAction[]): void {
-    const member = m.params.name;
-    for (const a of acts) out.push({ ...a, member });
+    for (const a of tagActions(m.params.name, acts)) out.push(a);
   }
 
   #log(out: SyncGroupAction[], message: string): void {

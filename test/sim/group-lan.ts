@@ -7,7 +7,7 @@
  */
 import { VrrpInstance, instanceParams } from "../../src/vrrp/instance.ts";
 import type { InstanceParams, VrrpAction } from "../../src/vrrp/instance.ts";
-import { SyncGroup } from "../../src/vrrp/sync-group.ts";
+import { SyncGroup, tagActions as tag } from "../../src/vrrp/sync-group.ts";
 import type { SyncGroupAction } from "../../src/vrrp/sync-group.ts";
 import { STATE_NAMES, VrrpState } from "../../src/vrrp/types.ts";
 import { EventQueue, prng } from "./lan.ts";
@@ -325,9 +325,4 @@ export class GroupLan {
     this.#lossRun.set(key, lost ? run + 1 : 0);
     return lost;
   }
-}
-
-/** Tags a standalone instance's actions with its name, like a group's. */
-function tag(member: string, acts: VrrpAction[]): SyncGroupAction[] {
-  return acts.map((a) => ({ ...a, member }));
 }

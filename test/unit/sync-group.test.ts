@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { VrrpInstance, instanceParams } from "../../src/vrrp/instance.ts";
 import type { InstanceParams } from "../../src/vrrp/instance.ts";
-import { SyncGroup } from "../../src/vrrp/sync-group.ts";
+import { SyncGroup, createSyncGroups, tagActions } from "../../src/vrrp/sync-group.ts";
 import type { SyncGroupAction } from "../../src/vrrp/sync-group.ts";
 import { VrrpState } from "../../src/vrrp/types.ts";
 
@@ -284,5 +284,41 @@ describe("stop", () => {
     expect(groupChanges(acts)).toEqual([[MASTER, INIT, undefined]]);
     expect(g.stop(t0 + 2)).toEqual([]);
     expect(g.snapshot()).toEqual({ name: "G1", state: "INIT", members: ["VI_A", "VI_B"] });
+  });
+});
+
+describe("createSyncGroups", () => {
+  test("builds groups over named instances, skipping what keepalived skips, with its warnings", () => {
+    const insts = new Map(["VI_1", "VI_2", "VI_3", "VI_4", "OWN"].map((n) => [n, inst(n, n === "OWN" ? { basePriority: 255, wantState: "MASTER" } : {})]));
+    const set = createSyncGroups({
+      G1: { group: ["VI_1", "VI_2", "VI_9"] },
+      G2: { group: ["VI_2", "VI_3"] },
+      G3: { group: ["VI_8"] },
+      G4: { group: ["VI_4", "OWN"], notify_master: "/x" },
+    }, insts);
+    expect(set.groups.map((g) => g.snapshot().members)).toEqual([["VI_1", "VI_2"], ["VI_3"], ["VI_4", "OWN"]]);
+    expect(set.byMember.get("VI_2")?.name).toBe("G1");
+    expect(set.byMember.get("VI_3")?.name).toBe("G2");
+    expect(set.byMember.has("VI_9")).toBe(false);
+    expect(set.warnings).toEqual([
+      "Virtual router VI_9 specified in sync group G1 doesn't exist - ignoring",
+      "Virtual router VI_2 cannot exist in more than one sync group; ignoring G2",
+      "Sync group G2 has only 1 virtual router(s) - this probably isn't what you want",
+      "Virtual router VI_8 specified in sync group G3 doesn't exist - ignoring",
+      "Sync group G3, no matching virtual router found in group declaration - removing",
+      "Sync group G4 has some member(s) as address owner and some not as address owner. This won't work.",
+    ]);
+    // The groups really mediate their members: VI_1 alone may not go MASTER.
+    const g1 = set.byMember.get("VI_1")!;
+    g1.start(0);
+    g1.onTimer(MDI, "VI_1");
+    expect(insts.get("VI_1")!.state).toBe(BACKUP);
+  });
+
+  test("tagActions names the member on every action", () => {
+    expect(tagActions("VI_1", [{ type: "add-addresses" }, { type: "send-advert", priority: 0, adverIntCs: 100 }])).toEqual([
+      { type: "add-addresses", member: "VI_1" },
+      { type: "send-advert", priority: 0, adverIntCs: 100, member: "VI_1" },
+    ]);
   });
 });
