@@ -6,24 +6,29 @@
  * polling /proc every `pollIntervalMs` (default 1000). Quorum and delays are decided by
  * src/vrrp/process-quorum.ts; matching by src/vrrp/process-match.ts.
  *
- * Cost, measured by test/netns/track-process.test.ts on the 2-vCPU dev VM (kernel 6.18,
- * ~150 processes):
- * - /proc scan: ~40 µs per process to read /proc/PID/stat (comm + state), plus ~30 µs per
- *   process for /proc/PID/cmdline when any tracker uses full_command — about 6–11 ms per
- *   scan here, so ~0.6–1 % of one CPU when polling every second; it grows linearly
- *   (10 000 processes ≈ 0.4–0.7 s of CPU per scan).
- * - Scans never block the loop for long: they run in slices of at most `sliceMs`
- *   (default 4 ms) and yield between slices (the test prints the longest slice).
- * - Connector events: ~5–15 µs each to decode and apply (fork/exit are table lookups; an
- *   exec of any process reads its /proc/PID/comm, and cmdline with full_command) — the
- *   event path is cheap, but the kernel sends every process event on the host, so a fork
- *   storm costs CPU proportional to the fork rate.
+ * Cost, measured by test/netns/track-process.test.ts and a 1000-extra-process run on the
+ * 2-vCPU dev VM (kernel 6.18, Bun 1.4.5) while other suites ran (load average 15–22, so
+ * the spread is wide). "Busy" is the time spent reading /proc, i.e. what the loop pays:
+ * - ~90–120 processes: 1.0–1.9 ms busy per scan reading /proc/PID/stat (11–18 µs per
+ *   process); 1.5–3 ms when a full_command tracker also needs /proc/PID/cmdline (18–26 µs).
+ * - ~1100 processes: 20–140 ms busy per scan (18–130 µs per process, stat or stat+cmdline).
+ *   Polling every 1000 ms (the default) thus costs ~0.2 % of a CPU on a ~100-process
+ *   appliance and several % with ~1000 processes; the connector costs nothing while idle.
+ * - The loop is never held for a whole scan: reading is cut into slices of `sliceMs`
+ *   (default 4 ms) with a setImmediate yield between them (5–10 slices for 1100 processes;
+ *   the longest measured slice 8–28 ms, when the VM preempted us mid-slice).
+ * - Connector: 7–60 µs per event applied on a quiet moment, up to ~120 µs under the load
+ *   above (150–620 events, most of them other processes' fork/exec/exit; each exec of any
+ *   process reads its /proc/PID/comm, plus cmdline with full_command). A tracked process is
+ *   seen 3–8 ms after spawn, its exit in ~1 ms; polling sees both within one interval. The
+ *   kernel sends every process event on the host, so a fork storm costs CPU in proportion
+ *   to the fork rate; dropped events (ENOBUFS) cause a rescan after `resyncDelayMs`.
  */
 import { readdirSync } from "node:fs";
 import type { Model } from "../config/model.ts";
 import type { FdWatcher } from "../../ffi/fdwatch.ts";
 import { SysError, alloc, close, openReadOnly, readRaw } from "../../ffi/libc.ts";
-import { ProcConnector, ProcConnectorUnavailable, type ProcEvent } from "../../ffi/proc-connector.ts";
+import { ProcConnector, ProcConnectorUnavailable, type ProcConnectorOptions, type ProcEvent } from "../../ffi/proc-connector.ts";
 import {
   cmdlineBytesNeeded, matchSpecFromDoc, processMatches, specWarning, type ProcessMatchSpec,
 } from "../vrrp/process-match.ts";
@@ -76,7 +81,8 @@ export interface ProcessTrackerStats {
   /** Why the connector is not used, when polling. */
   fallbackReason?: string;
   scans: number;
-  lastScan: { ms: number; processes: number; slices: number; maxSliceMs: number; cmdline: boolean } | null;
+  /** ms: wall time including yields; busyMs: time spent reading (the loop's cost). */
+  lastScan: { ms: number; busyMs: number; processes: number; slices: number; maxSliceMs: number; cmdline: boolean } | null;
   /** Connector events applied and the time spent applying them. */
   events: number;
   eventMs: number;
@@ -97,6 +103,8 @@ export interface ProcessTrackerOptions {
   sliceMs?: number;
   /** Rescan delay after the kernel dropped events (default 1000 ms, as keepalived). */
   resyncDelayMs?: number;
+  /** Connector socket options (receive buffer, ack timeout). */
+  connector?: ProcConnectorOptions;
   /** Log lines (connector fallback, overruns). */
   log?: (msg: string) => void;
   /** Monotonic ms clock (default performance.now). */
@@ -211,7 +219,7 @@ export class ProcessTracker {
           this.#connector = await ProcConnector.open(this.#opts.watcher, {
             onEvents: (evs) => this.#onEvents(evs),
             onOverrun: () => this.#onOverrun(),
-          });
+          }, this.#opts.connector);
         } catch (e) {
           this.#scanning = false;
           if (mode === "connector" || !(e instanceof ProcConnectorUnavailable)) throw e;
@@ -234,7 +242,10 @@ export class ProcessTracker {
     } else {
       this.#schedulePoll(now);
     }
-    for (let i = 0; i < this.#specs.length; i++) this.#opts.onChange(this.#specs[i]!.name, this.#quorums[i]!.ok, this.#quorums[i]!.count);
+    for (let i = 0; i < this.#specs.length; i++) {
+      const q = this.#quorums[i]!;
+      this.#emit(i, { ok: q.ok, count: q.count, at: now });
+    }
     this.#armQuorumTimer();
   }
 
@@ -283,10 +294,12 @@ export class ProcessTracker {
     let slices = 1;
     let sliceStart = this.#now();
     let maxSlice = 0;
+    let busy = 0;
     for (const pid of pids) {
       const t = this.#now();
       if (t - sliceStart >= slice) {
         maxSlice = Math.max(maxSlice, t - sliceStart);
+        busy += t - sliceStart;
         await yieldToLoop();
         if (this.#closed) return null;
         slices++;
@@ -305,8 +318,9 @@ export class ProcessTracker {
     }
     const end = this.#now();
     maxSlice = Math.max(maxSlice, end - sliceStart);
+    busy += end - sliceStart;
     this.#stats.scans++;
-    this.#stats.lastScan = { ms: end - t0, processes: pids.length, slices, maxSliceMs: maxSlice, cmdline: this.#needCmdline };
+    this.#stats.lastScan = { ms: end - t0, busyMs: busy, processes: pids.length, slices, maxSliceMs: maxSlice, cmdline: this.#needCmdline };
     return table;
   }
 
@@ -453,7 +467,13 @@ export class ProcessTracker {
   // ---- quorum delays and output
 
   #emit(i: number, ch: QuorumChange | null): void {
-    if (ch) this.#opts.onChange(this.#specs[i]!.name, ch.ok, ch.count);
+    if (!ch) return;
+    try {
+      this.#opts.onChange(this.#specs[i]!.name, ch.ok, ch.count);
+    } catch (e) {
+      // A failing consumer must not stop process tracking (this may run from a timer or the fd watcher).
+      this.#opts.log?.(`track_process: onChange for ${this.#specs[i]!.name} threw: ${String(e)}`);
+    }
   }
 
   #armQuorumTimer(): void {
