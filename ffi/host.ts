@@ -74,7 +74,10 @@ export class RealHost implements Host {
     };
   }
   openVrrp(opts: VrrpChannelOptions, onPacket: (data: Uint8Array, meta: RxMeta) => void): VrrpChannel {
-    const sock = VrrpSocket.open({ family: opts.family, ifname: opts.ifname, protocol: opts.protocol, group: opts.group });
+    const sock = VrrpSocket.open({
+      family: opts.family, ifname: opts.ifname, protocol: opts.protocol, group: opts.group,
+      unicast: opts.unicast, bindAddress: opts.bindAddress, unicastHops: opts.unicastHops,
+    });
     this.#sockets.add(sock);
     sock.start(this.#watcher, onPacket);
     return {

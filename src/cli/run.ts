@@ -41,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
 
   // Imported here so `vipd check` and friends never load bun:ffi.
   const { RealHost } = await import("../../ffi/host.ts");
-  const DEFAULT_CONTROL_PATH = "/run/vipd/vipd.sock";
+  const { DEFAULT_CONTROL_PATH } = await import("../daemon/control-client.ts");
   const pidFile = (args.values["pid-file"] as string | undefined) ?? DEFAULT_PID_FILE;
   const controlPath = (args.values.control as string | undefined) ?? DEFAULT_CONTROL_PATH;
 
@@ -102,6 +102,12 @@ function writePid(path: string, log: Logger): void {
   }
 }
 
-async function startControl(_path: string, _runtime: VrrpRuntime, _log: Logger): Promise<{ close(): void } | undefined> {
-  return undefined;
+async function startControl(path: string, runtime: VrrpRuntime, log: Logger): Promise<{ close(): void } | undefined> {
+  try {
+    const { startControlServer, statusHandlers } = await import("../daemon/control-server.ts");
+    return await startControlServer(path, statusHandlers(runtime), { log: (m: string) => log.warn(m) });
+  } catch (e) {
+    log.error(`control socket ${path}: ${(e as Error).message}`);
+    return undefined;
+  }
 }

@@ -45,8 +45,13 @@ export interface VrrpChannelOptions {
   ifname: string;
   /** 112 (VRRP) or 51 (AH). */
   protocol: number;
-  /** The multicast group to join. */
+  /** The multicast group to join (multicast channels). */
   group: string;
+  /** Unicast channel: no group join; the receive socket is bound to `bindAddress`. */
+  unicast?: boolean;
+  bindAddress?: string;
+  /** IPv6 unicast hop limit (keepalived's unicast_ttl). */
+  unicastHops?: number;
 }
 
 /** One raw socket (pair) per interface, family, protocol and group, shared by instances. */

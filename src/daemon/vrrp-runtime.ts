@@ -120,6 +120,7 @@ export class VrrpRuntime {
       const link = r.model.interface ? this.#links.get(r.model.interface) : undefined;
       if (link && !link.up && !r.model.dont_track_primary) r.fsm.setFault(now, "interface down", true);
       if (!r.src) r.fsm.setFault(now, "no source address", true);
+      if (r.model.doc.unicast_fault_no_peer === true && !r.rx.unicast) r.fsm.setFault(now, "unicast_fault_no_peer: no unicast peers", true);
       this.#apply(r, r.fsm.start(now));
     }
   }
@@ -152,9 +153,9 @@ export class VrrpRuntime {
   // ---- setup ------------------------------------------------------------------------------
 
   #makeRunner(m: VrrpInstanceModel, addrs: ReturnType<Host["addresses"]>): Runner | undefined {
-    const ifname = m.interface;
+    const ifname = m.interface ?? this.#interfaceOf(m.mcast_src_ip, addrs);
     if (!ifname) {
-      this.#log.error(`(${m.name}) has no interface; unicast-only instances are not supported yet - instance ignored`);
+      this.#log.error(`(${m.name}) has no interface and unicast_src_ip ${m.mcast_src_ip ?? "(none)"} is not on any interface - instance ignored`);
       return undefined;
     }
     const link = this.#links.get(ifname);
@@ -165,7 +166,10 @@ export class VrrpRuntime {
     const src = m.mcast_src_ip ?? this.#sourceAddress(link.ifindex, m.family, addrs, m);
     const authType: AuthType = m.auth_type === "AH" ? AUTH_AH : m.auth_type === "PASS" ? AUTH_PASS : AUTH_NONE;
     const protocol = authType === AUTH_AH ? IPPROTO_AH : IPPROTO_VRRP;
-    const channel = this.#channel(ifname, m.family, protocol, m.mcast_dst_ip);
+    const unicast = m.unicast_peer.length > 0;
+    if (unicast && !src) this.#log.error(`(${m.name}) unicast needs a source address on ${ifname}`);
+    const unicastTtl = m.doc.unicast_ttl as number | undefined;
+    const channel = this.#channel(ifname, m.family, protocol, m.mcast_dst_ip, unicast ? (src ?? "") : undefined, m.family === "inet6" ? unicastTtl : undefined);
     const adverIntCs = roundAdverInt(m.version, m.advert_int).cs;
     const params: InstanceParams = {
       name: m.name,
@@ -201,9 +205,9 @@ export class VrrpRuntime {
       authKey: passwordBytes(m.auth_pass ?? ""),
       adverIntCs,
       vips: m.virtual_ipaddress.map((v) => v.address),
-      unicast: false,
-      peers: [],
-      checkUnicastSrc: false,
+      unicast,
+      peers: m.unicast_peer.map((p) => ({ address: p.address, minTtl: p.min_ttl, maxTtl: p.max_ttl })),
+      checkUnicastSrc: m.doc.check_unicast_src === true || this.#model.global.doc.vrrp_check_unicast_src === true,
       v3ChecksumAsV2: m.v3_checksum_as_v2,
       ownerIgnoreAdverts: m.owner_ignore_adverts,
       checkVipAddrs: true,
@@ -219,6 +223,13 @@ export class VrrpRuntime {
     return r;
   }
 
+  /** The interface that holds `address` (unicast instances without `interface`). */
+  #interfaceOf(address: string | undefined, addrs: ReturnType<Host["addresses"]>): string | undefined {
+    if (!address) return undefined;
+    const a = addrs.find((x) => x.address === address);
+    return a ? [...this.#links.values()].find((l) => l.ifindex === a.ifindex)?.name : undefined;
+  }
+
   /** keepalived's default source: the primary IPv4 address, or the first IPv6 link-local. */
   #sourceAddress(ifindex: number, family: "inet" | "inet6", addrs: ReturnType<Host["addresses"]>, m: VrrpInstanceModel): string | undefined {
     const vips = new Set([...m.virtual_ipaddress, ...m.virtual_ipaddress_excluded].map((v) => v.address));
@@ -227,14 +238,18 @@ export class VrrpRuntime {
     return mine.find((a) => a.address.toLowerCase().startsWith("fe80:"))?.address;
   }
 
-  #channel(ifname: string, family: "inet" | "inet6", protocol: number, group: string): Channel {
-    const key = `${ifname}|${family}|${protocol}|${group}`;
+  /** The shared channel for multicast `group`, or the unicast channel bound to `unicastSrc`. */
+  #channel(ifname: string, family: "inet" | "inet6", protocol: number, group: string, unicastSrc?: string, unicastHops?: number): Channel {
+    const key = `${ifname}|${family}|${protocol}|${unicastSrc !== undefined ? `unicast:${unicastSrc}` : group}`;
     let c = this.#channels.get(key);
     if (c) return c;
     // The channel exists before its socket: the fd watcher drains already-queued packets
     // synchronously inside openVrrp, and the handler must find it then.
     const channel: Channel = { key, ifname, family, group, io: undefined as unknown as VrrpChannel, byVrid: new Map() };
-    channel.io = this.#host.openVrrp({ family, ifname, protocol, group }, (data, meta) => this.#onPacket(channel, data, meta));
+    const opts = unicastSrc !== undefined
+      ? { family, ifname, protocol, group, unicast: true, bindAddress: unicastSrc || undefined, unicastHops }
+      : { family, ifname, protocol, group };
+    channel.io = this.#host.openVrrp(opts, (data, meta) => this.#onPacket(channel, data, meta));
     this.#channels.set(key, channel);
     return channel;
   }
@@ -424,18 +439,19 @@ export class VrrpRuntime {
       authType: r.rx.authType === AUTH_PASS ? AUTH_PASS : undefined,
       authData: r.rx.authType === AUTH_PASS ? r.rx.authKey : undefined,
     };
-    const dst = r.channel.group;
+    // Unicast: one packet per peer (the v3 IPv4 checksum and the AH ICV depend on the destination).
+    const dsts = r.rx.unicast ? m.unicast_peer.map((p) => p.address) : [r.channel.group];
     if (m.family === "inet") {
       r.ipId = nextIpId(r.ipId);
-      let ah: { key: Uint8Array; seq: number; unicast: boolean } | undefined;
-      if (r.rx.authType === AUTH_AH) {
-        r.ahSeq = nextAhSeq(r.ahSeq);
-        ah = { key: r.rx.authKey, seq: r.ahSeq, unicast: false };
+      if (r.rx.authType === AUTH_AH) r.ahSeq = nextAhSeq(r.ahSeq);
+      const ttl = r.rx.unicast ? ((m.doc.unicast_ttl as number | undefined) ?? 255) : 255;
+      for (const dst of dsts) {
+        const ah = r.rx.authType === AUTH_AH ? { key: r.rx.authKey, seq: r.ahSeq, unicast: r.rx.unicast } : undefined;
+        r.channel.io.send(buildIpv4Advert(fields, { src: r.src, dst, id: r.ipId, ttl, v3ChecksumAsV2: m.v3_checksum_as_v2, ah }), dst);
       }
-      const pkt = buildIpv4Advert(fields, { src: r.src, dst, id: r.ipId, v3ChecksumAsV2: m.v3_checksum_as_v2, ah });
-      r.channel.io.send(pkt, dst);
     } else {
-      r.channel.io.send(buildIpv6Advert(fields), dst, r.src);
+      const pdu = buildIpv6Advert(fields);
+      for (const dst of dsts) r.channel.io.send(pdu, dst, r.src);
     }
   }
 

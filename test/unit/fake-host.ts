@@ -58,6 +58,9 @@ export class FakeSegment {
     this.sent.push({ at: this.clock.now, from: from.name, dst, data });
     for (const r of this.receivers) {
       if (r.closed || r.host === from || r.opts.family !== opts.family || r.opts.protocol !== opts.protocol) continue;
+      // the kernel delivers multicast to group sockets and unicast to the socket bound to dst
+      const multicast = dst.startsWith("224.") || dst.toLowerCase().startsWith("ff");
+      if (r.opts.unicast ? multicast || (r.opts.bindAddress !== undefined && r.opts.bindAddress !== dst) : !multicast) continue;
       if (!r.host.alive) continue;
       const meta: RxMeta = opts.family === "inet"
         ? { family: "inet", src: formatIPv4(decodeIpv4Header(data)!.src), dst, ifindex: 2, ttl: data[8]! }

@@ -135,6 +135,46 @@ describe("VRRP runtime on fake hosts", () => {
   });
 });
 
+describe("unicast in the runtime", () => {
+  const uni = (prio: number, src: string, peer: string, extra = "") =>
+    conf(prio, `unicast_src_ip ${src}\n unicast_peer {\n ${peer}\n }\n ${extra}`);
+
+  test("adverts go to each peer by unicast and elect a master; nothing goes to the multicast group", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const a = node("a", "192.0.2.1", uni(150, "192.0.2.1", "192.0.2.2"), clock, seg);
+    const b = node("b", "192.0.2.2", uni(100, "192.0.2.2", "192.0.2.1"), clock, seg);
+    a.rt.start();
+    b.rt.start();
+    clock.advance(2000);
+    expect(a.state()).toBe("MASTER");
+    expect(b.state()).toBe("BACKUP");
+    expect(seg.sent.every((p) => !p.dst.startsWith("224."))).toBe(true);
+    expect(seg.sent.filter((p) => p.from === "a").every((p) => p.dst === "192.0.2.2")).toBe(true);
+  });
+
+  test("check_unicast_src drops adverts from a source that is not a listed peer", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const a = node("a", "192.0.2.1", uni(150, "192.0.2.1", "192.0.2.2"), clock, seg);
+    const b = node("b", "192.0.2.2", uni(100, "192.0.2.2", "192.0.2.3", "check_unicast_src"), clock, seg);
+    a.rt.start();
+    b.rt.start();
+    clock.advance(3000);
+    expect(b.state()).toBe("MASTER"); // a's adverts are not from a configured peer
+    expect(b.rt.status().instances[0]!.stats.unicast_src_err).toBeGreaterThan(0);
+  });
+
+  test("unicast_fault_no_peer with an empty peer list is FAULT", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const a = node("a", "192.0.2.1", conf(150, "unicast_src_ip 192.0.2.1\n unicast_peer {\n }\n unicast_fault_no_peer"), clock, seg);
+    a.rt.start();
+    clock.advance(1000);
+    expect(a.state()).toBe("FAULT");
+  });
+});
+
 describe("tracking in the runtime", () => {
   const scripted = (prio: number, weight: number, extra = "") => `vrrp_script chk {
     script "/bin/true"
