@@ -208,8 +208,9 @@ export class ProcessTracker {
   async start(): Promise<void> {
     if (this.#started) throw new Error("ProcessTracker already started");
     this.#started = true;
+    if (this.#specs.length === 0) return; // nothing to follow: no socket, no polling
     const mode = this.#opts.mode ?? "auto";
-    if (mode !== "poll" && this.#specs.length > 0) {
+    if (mode !== "poll") {
       if (!this.#opts.watcher) {
         if (mode === "connector") throw new Error("ProcessTracker: connector mode needs an FdWatcher");
         this.#stats.fallbackReason = "no fd watcher given";

@@ -335,6 +335,14 @@ describe.skipIf(!isRoot)("connector availability and cost", () => {
     await until("N", false, 0);
   });
 
+  test("no trackers: no socket and no polling", async () => {
+    const tr = new ProcessTracker({ specs: [], watcher, onChange: () => { throw new Error("no trackers, no changes"); } });
+    trackers.push(tr);
+    await tr.start();
+    expect(tr.stats()).toMatchObject({ mode: "stopped", scans: 0 });
+    expect(tr.status()).toEqual([]);
+  });
+
   test("explicit connector mode fails loudly inside a network namespace", async () => {
     const { specs } = processTrackerSpecs({ vrrp_track_process: { X: { process: ["x"] } } });
     const tr = new ProcessTracker({ specs, watcher, mode: "connector", onChange: () => {} });
