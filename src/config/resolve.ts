@@ -285,7 +285,12 @@ function checkSyncGroups(model: Model, r: R): void {
   const names = new Set(model.vrrp_instance.map((i) => i.name));
   for (const [gname, g] of Object.entries(model.vrrp_sync_group)) {
     const members = (g.group as string[] | undefined) ?? [];
-    if (!members.length) r.diags.error(at(r, g), `vrrp_sync_group ${gname} has no group { } members`, "group { VI_1 VI_2 }");
+    // keepalived warns and drops such a group (its own lvs_syncd sample lists members without `group { }`)
+    if (!members.length) {
+      r.diags.warning(at(r, g), `vrrp_sync_group ${gname} has no group { } members; it is ignored, as keepalived does`, "group { VI_1 VI_2 }");
+      delete model.vrrp_sync_group[gname];
+      continue;
+    }
     if (members.length === 1) r.diags.warning(at(r, g, "group"), `vrrp_sync_group ${gname} has only one member`);
     members.forEach((m, idx) => {
       const mpos = r.pos.get(members, String(idx)) ?? at(r, g, "group");
@@ -375,7 +380,7 @@ export function resolve(root: Doc, diags: Diagnostics, pos: PosMap, opts: Resolv
     global,
     vrrp_instance: [],
     vrrp_script: { ...((root.vrrp_script as Record<string, Doc>) ?? {}) },
-    vrrp_sync_group: (root.vrrp_sync_group as Record<string, Doc>) ?? {},
+    vrrp_sync_group: { ...((root.vrrp_sync_group as Record<string, Doc>) ?? {}) },
     vrrp_track_process: (root.vrrp_track_process as Record<string, Doc>) ?? {},
     track_file: (root.track_file as Record<string, Doc>) ?? {},
     bfd_instance: (root.bfd_instance as Record<string, Doc>) ?? {},
