@@ -147,7 +147,8 @@ export function compareIp(a: string, b: string): -1 | 0 | 1 {
 
 /** One VRRP instance. Construct, call `start(now)`, then feed it events and timer expiries. */
 export class VrrpInstance {
-  readonly params: Readonly<InstanceParams>;
+  /** Replaced only by reconfigure(). */
+  params: Readonly<InstanceParams>;
   readonly stats: VrrpStats = newStats();
 
   #state: VrrpState = VrrpState.INIT;
@@ -473,6 +474,32 @@ export class VrrpInstance {
     this.#deadline = now + this.#msDownTimerMs;
     this.#log(out, "info", "Entering BACKUP STATE");
     this.#setState(out, VrrpState.BACKUP, reason, followsGroup);
+  }
+
+  /**
+   * Reload: takes new parameters and keeps the state (keepalived's reload of a matched
+   * instance). Identical parameters change nothing. Otherwise the effective priority restarts
+   * from the new base (trackers re-apply theirs), and a MASTER advertises at once with the
+   * new values; a BACKUP keeps its running down timer.
+   */
+  reconfigure(now: number, params: InstanceParams): VrrpAction[] {
+    const out: VrrpAction[] = [];
+    if (JSON.stringify(params) === JSON.stringify(this.params)) return out;
+    const old = this.params;
+    this.params = { ...params, garp: { ...params.garp } };
+    if (JSON.stringify(old.garp) !== JSON.stringify(params.garp)) this.#announce = new AnnounceSchedule(params.garp);
+    if (old.basePriority !== params.basePriority) {
+      this.#log(out, "info", `Changing base priority from ${old.basePriority} to ${params.basePriority}`);
+      this.#effectivePriority = params.basePriority;
+    }
+    if (this.#state === VrrpState.MASTER) {
+      this.#masterAdverIntCs = params.adverIntCs;
+      this.#sendAdvert(now, this.#effectivePriority, out);
+      this.#deadline = now + csToMs(params.adverIntCs);
+    } else if (this.#state !== VrrpState.BACKUP) {
+      this.#masterAdverIntCs = params.adverIntCs;
+    }
+    return out;
   }
 
   /** Stops the instance (shutdown/removal): a MASTER resigns with a priority-0 advert. Ends in INIT. */
