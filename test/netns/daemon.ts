@@ -651,6 +651,18 @@ export function instanceView(json: unknown, name = "VI_1"): InstanceView | undef
   return undefined;
 }
 
+/** Receive-error counters: keepalived's JSON names, then vipd's own drop reasons (absent from keepalived's dump). */
+export const ERROR_STATS = [
+  "packet_len_err", "advert_interval_err", "ip_ttl_err", "invalid_type_rcvd", "addr_list_err", "invalid_authtype",
+  "authtype_mismatch", "auth_failure", "version_err", "checksum_err", "vrid_err", "mcast_mode_err", "unicast_src_err",
+  "ah_seq_err", "ah_next_header_err",
+];
+
+/** The error counters of `v` that are not zero, as "name=value" (empty when all are 0 or absent). */
+export function nonZeroErrors(v: InstanceView): string[] {
+  return ERROR_STATS.filter((k) => (v.stats[k] ?? 0) !== 0).map((k) => `${k}=${v.stats[k]}`);
+}
+
 // ---- one test's resources ---------------------------------------------------------------
 
 /**
@@ -710,4 +722,9 @@ export class TestEnv {
     for (const p of this.#procs) p.cleanup();
     this.lab.destroy();
   }
+}
+
+/** The last non-zero-priority advert from `src` at or before `t` (wall ms), if captured. */
+export function lastAdvertBefore(frames: WireFrame[], src: string, t: number): Extract<WireFrame, { kind: "vrrp" }> | undefined {
+  return adverts(frames).filter((f) => f.src === src && f.at <= t && f.advert.priority > 0).at(-1);
 }
