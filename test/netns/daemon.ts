@@ -344,7 +344,8 @@ export class Keepalived extends Proc {
   /** Log lines that report a packet keepalived did not like, or any other error. */
   problemLines(): string[] {
     return this.lines.map((l) => l.line).filter((l) =>
-      /\bbad\b|error|invalid|mismatch|incorrect|unknown|fail|too short|\bttl\b|checksum|authentication|not present|drop|wrong|passwd|IPSEC/i.test(l));
+      /\bbad\b|error|invalid|mismatch|incorrect|unknown|fail|too short|\bttl\b|checksum|authentication|not present|drop|wrong|passwd|IPSEC/i.test(l) &&
+      !/IPSEC-AH : Syncing seq_num/.test(l)); // a master resyncing to a lower-priority peer: normal
   }
 
   /** Removes the temp dir. */

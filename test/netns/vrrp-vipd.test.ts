@@ -81,6 +81,11 @@ function between(frames: WireFrame[], from: number, to: number): WireFrame[] {
   return frames.filter((f) => f.at >= from && f.at <= to);
 }
 
+/** No daemon logged an error, a warning or a dropped packet. */
+function expectCleanLogs(...daemons: Vipd[]): void {
+  for (const v of daemons) expect(v.problemLines(), `${v.name} log:\n${v.text}`).toEqual([]);
+}
+
 const cfg = (priority: number, more: Partial<Parameters<typeof instanceConfig>[0]> = {}) =>
   instanceConfig({ priority, state: priority >= 150 ? "MASTER" : "BACKUP", vips: [`${VIP4}/24`], ...more });
 
@@ -122,6 +127,7 @@ describe.skipIf(!ROOT)("vipd on the wire (compiled binary, netns)", () => {
       expect(hasAddress(e.ns("b"), VIP4)).toBe(false);
       await expectState(A, "MASTER", { priority: 150, master: e.lab.node("a").v4 });
       await expectState(B, "BACKUP", { priority: 100, master: e.lab.node("a").v4 });
+      expectCleanLogs(A, B);
     } finally {
       await e.close();
     }
@@ -144,6 +150,7 @@ describe.skipIf(!ROOT)("vipd on the wire (compiled binary, netns)", () => {
       expect(advertSenders(cap.frames(), t0, t1)).toEqual([e.lab.node("b").v4!]);
       expect(["a", "b", "c"].map((n) => hasAddress(e.ns(n), VIP4))).toEqual([false, true, false]);
       for (const [v, s] of [[A, "BACKUP"], [B, "MASTER"], [C, "BACKUP"]] as const) await expectState(v, s, { master: e.lab.node("b").v4 });
+      expectCleanLogs(A, B, C);
     } finally {
       await e.close();
     }
@@ -167,6 +174,7 @@ describe.skipIf(!ROOT)("vipd on the wire (compiled binary, netns)", () => {
       expect(hasAddress(e.ns("a"), VIP4)).toBe(false);
       await expectState(A, "BACKUP", { priority: 150, master: e.lab.node("b").v4 });
       await expectState(B, "MASTER", { priority: 100 });
+      expectCleanLogs(A, B);
     } finally {
       await e.close();
     }
@@ -235,6 +243,7 @@ describe.skipIf(!ROOT)("vipd on the wire (compiled binary, netns)", () => {
       // A: BACKUP at init, MASTER, then STOP; B: BACKUP then MASTER; nothing else
       expect(a).toEqual(["INSTANCE VI_1 BACKUP 150", "INSTANCE VI_1 MASTER 150", "INSTANCE VI_1 STOP 150"]);
       expect(b).toEqual(["INSTANCE VI_1 BACKUP 100", "INSTANCE VI_1 MASTER 100"]);
+      expectCleanLogs(A, B);
     } finally {
       await e.close();
       rmSync(dir, { recursive: true, force: true });
@@ -295,6 +304,7 @@ describe.skipIf(!ROOT)("vipd on the wire (compiled binary, netns)", () => {
       expect(hasAddress(e.ns("b"), VIP4)).toBe(false);
       await expectState(A2, "MASTER", { priority: 150 });
       await expectState(B, "BACKUP", { master: e.lab.node("a").v4 });
+      expectCleanLogs(B, A2);
     } finally {
       await e.close();
     }
@@ -329,6 +339,7 @@ describe.skipIf(!ROOT)("vipd on the wire (compiled binary, netns)", () => {
       expect(add.at).toBeGreaterThan(zero[0]!.at);
       await expectState(B, "MASTER", { priority: 100 });
       if (STATUS && B.hasControl()) expect((await view(B))!.stats.pri_zero_rcvd).toBeGreaterThanOrEqual(1);
+      expectCleanLogs(A, B);
     } finally {
       await e.close();
     }
@@ -379,6 +390,7 @@ describe.skipIf(!ROOT)("vipd on the wire (compiled binary, netns)", () => {
       expect(naB.length).toBeGreaterThanOrEqual(1);
       expect(naB.every((n) => n.srcMac === b.mac)).toBe(true);
       expect(adverts(frames).some((f) => f.at >= tKill && f.src === b.linkLocal && f.advert.priority === 100)).toBe(true);
+      expectCleanLogs(B);
     } finally {
       await e.close();
     }
