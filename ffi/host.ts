@@ -1,6 +1,15 @@
 /** The real Host: rtnetlink, raw VRRP sockets and AF_PACKET sockets on the one event loop. */
-import type { Host, HostAddress, HostAddressSpec, HostLink, NetEvent, VrrpChannel, VrrpChannelOptions } from "../src/daemon/host.ts";
+import type {
+  Host, HostAddress, HostAddressSpec, HostBatchResult, HostLink, HostMacvlanSpec, HostNftResult, NetEvent, VrrpChannel,
+  VrrpChannelOptions,
+} from "../src/daemon/host.ts";
+import type { RouteSpec, RuleSpec } from "../src/vrrp/routes.ts";
+import type { ConfSysctl } from "../src/vrrp/vmac.ts";
 import type { RxMeta } from "../src/vrrp/types.ts";
+import { NFT_MISSING_MESSAGE, Nft } from "./nft.ts";
+import { IN6_ADDR_GEN_MODE_NONE, createMacvlan, deleteLink, getLink, linkIndex, setAddrGenMode, setLinkUp } from "./rtnetlink-link.ts";
+import { type BatchResult, applyRoutes, applyRules } from "./rtnetlink-route.ts";
+import { SysctlJournal, readSysctl, sysctlPath } from "./sysctl.ts";
 import { createFdWatcher, type FdWatcher } from "./fdwatch.ts";
 import { IFF_LOWER_UP, IFF_NOARP, IFF_RUNNING, IFF_UP, PacketSocket } from "./packet-socket.ts";
 import { type AddressInfo, IFA_F_SECONDARY, type LinkInfo, RtMonitor, RtNetlink } from "./rtnetlink.ts";
@@ -33,6 +42,9 @@ export class RealHost implements Host {
   #packets = new Map<string, PacketSocket>();
   #listeners: Array<(ev: NetEvent) => void> = [];
   #sockets = new Set<VrrpSocket>();
+  #sysctls = new SysctlJournal();
+  // The daemon logs nft's absence itself (once, through its logger).
+  #nft = new Nft({ warn: () => {} });
 
   constructor(watcher: FdWatcher = createFdWatcher()) {
     this.#watcher = watcher;
@@ -112,6 +124,46 @@ export class RealHost implements Host {
       for (const l of this.#listeners) l(out);
     });
   }
+  applyRoutes(specs: readonly RouteSpec[], op: "add" | "delete"): HostBatchResult[] {
+    return applyRoutes(this.#nl, specs, op).map(batchResult);
+  }
+  applyRules(specs: readonly RuleSpec[], op: "add" | "delete"): HostBatchResult[] {
+    return applyRules(this.#nl, specs, op).map(batchResult);
+  }
+  createMacvlan(spec: HostMacvlanSpec): number {
+    return createMacvlan(this.#nl, { name: spec.name, parentIfindex: linkIndex(this.#nl, spec.parent), mac: spec.mac });
+  }
+  deleteLink(name: string): void {
+    const l = getLink(this.#nl, name);
+    if (l) deleteLink(this.#nl, l.ifindex, true);
+  }
+  setLinkUp(name: string, up: boolean): void {
+    setLinkUp(this.#nl, linkIndex(this.#nl, name), up);
+  }
+  setAddrGenModeNone(name: string): void {
+    setAddrGenMode(this.#nl, linkIndex(this.#nl, name), IN6_ADDR_GEN_MODE_NONE);
+  }
+  readSysctl(c: Pick<ConfSysctl, "proto" | "ifname" | "key">): number | null {
+    const v = readSysctl(sysctlPath("net", c.proto, "conf", c.ifname, c.key));
+    return v === null ? null : Number(v);
+  }
+  setSysctl(c: ConfSysctl): boolean {
+    return this.#sysctls.set(sysctlPath("net", c.proto, "conf", c.ifname, c.key), c.value) !== null;
+  }
+  restoreSysctls(): string[] {
+    return this.#sysctls.restoreAll().map((e) => `${e.path}: ${e.error}`);
+  }
+  nft(script: string, what: string): Promise<HostNftResult> {
+    return this.#nft.apply(script, what);
+  }
+  nftBlocking(script: string, what: string): HostNftResult {
+    const path = Bun.which("nft") ?? Bun.which("nft", { PATH: "/usr/sbin:/sbin:/usr/local/sbin" });
+    if (!path) return { ok: false, missing: true, error: NFT_MISSING_MESSAGE };
+    const r = Bun.spawnSync([path, "-f", "-"], { stdin: new TextEncoder().encode(script), stdout: "pipe", stderr: "pipe", timeout: 5000 });
+    if (r.exitCode === 0) return { ok: true };
+    const why = r.exitedDueToTimeout ? "nft did not finish in 5000 ms" : `nft exited ${r.exitCode ?? r.signalCode}: ${r.stderr.toString().trim().split("\n").slice(0, 6).join(" | ")}`;
+    return { ok: false, missing: false, error: `nftables ${what}: ${why}` };
+  }
   close(): void {
     this.#monitor?.close();
     for (const s of this.#sockets) s.close();
@@ -121,3 +173,6 @@ export class RealHost implements Host {
   }
 }
 
+function batchResult(r: BatchResult<unknown>): HostBatchResult {
+  return r.error ? { outcome: r.outcome, error: r.error.message } : { outcome: r.outcome };
+}

@@ -3,6 +3,8 @@
  * clock. ffi/host.ts implements it for real; tests pass a fake. Core code never imports ffi/.
  */
 import type { Family, RxMeta } from "../vrrp/types.ts";
+import type { RouteSpec, RuleSpec } from "../vrrp/routes.ts";
+import type { ConfSysctl } from "../vrrp/vmac.ts";
 
 export interface HostLink {
   ifindex: number;
@@ -67,6 +69,22 @@ export type NetEvent =
   /** Events were lost: re-read links and addresses. */
   | { kind: "resync" };
 
+/** The outcome of one route or rule of a batch: present/absent mean the kernel already agreed. */
+export interface HostBatchResult {
+  outcome: "done" | "present" | "absent" | "failed";
+  error?: string;
+}
+
+/** A macvlan (VMAC) to create in private mode. */
+export interface HostMacvlanSpec {
+  name: string;
+  parent: string;
+  mac: string;
+}
+
+/** The result of an nftables script: `missing` when there is no nft binary. */
+export type HostNftResult = { ok: true } | { ok: false; missing: boolean; error: string };
+
 export interface Host {
   /** Monotonic milliseconds (fractional). */
   now(): number;
@@ -86,5 +104,26 @@ export interface Host {
   mac(ifname: string): Uint8Array;
   /** Link and address changes. */
   onNetEvent(cb: (ev: NetEvent) => void): void;
+  /** Adds or deletes routes, never stopping at one failure; one result per spec, in order. */
+  applyRoutes(specs: readonly RouteSpec[], op: "add" | "delete"): HostBatchResult[];
+  /** Like applyRoutes, for policy rules. */
+  applyRules(specs: readonly RuleSpec[], op: "add" | "delete"): HostBatchResult[];
+  /** Creates a macvlan (private mode, down) and returns its ifindex. */
+  createMacvlan(spec: HostMacvlanSpec): number;
+  /** Deletes a link by name; a link already gone is not an error. */
+  deleteLink(name: string): void;
+  setLinkUp(name: string, up: boolean): void;
+  /** Turns off IPv6 automatic address generation (no EUI-64 link-local from the VRRP MAC). */
+  setAddrGenModeNone(name: string): void;
+  /** A net.ipv4/ipv6.conf value, or null if it does not exist. */
+  readSysctl(c: Pick<ConfSysctl, "proto" | "ifname" | "key">): number | null;
+  /** Sets a sysctl and journals the original so restoreSysctls can put it back; false if it does not exist. */
+  setSysctl(c: ConfSysctl): boolean;
+  /** Restores every sysctl set through setSysctl (newest first); returns the failures. */
+  restoreSysctls(): string[];
+  /** Applies an nftables script asynchronously, serialised with earlier ones. */
+  nft(script: string, what: string): Promise<HostNftResult>;
+  /** Applies an nftables script and waits for it (start and stop only). */
+  nftBlocking(script: string, what: string): HostNftResult;
   close(): void;
 }

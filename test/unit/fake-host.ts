@@ -1,6 +1,11 @@
 // A fake Host for daemon unit tests: a virtual clock, in-memory links and addresses, and a
 // shared segment that delivers VRRP packets between fake hosts the way the kernel would.
-import type { Host, HostAddress, HostAddressSpec, HostLink, NetEvent, VrrpChannel, VrrpChannelOptions } from "../../src/daemon/host.ts";
+import type {
+  Host, HostAddress, HostAddressSpec, HostBatchResult, HostLink, HostMacvlanSpec, HostNftResult, NetEvent, VrrpChannel,
+  VrrpChannelOptions,
+} from "../../src/daemon/host.ts";
+import { describeRoute, describeRule, type RouteSpec, type RuleSpec } from "../../src/vrrp/routes.ts";
+import type { ConfSysctl } from "../../src/vrrp/vmac.ts";
 import { decodeIpv4Header } from "../../src/vrrp/codec.ts";
 import { formatIPv4 } from "../../src/net/addr.ts";
 import type { RxMeta } from "../../src/vrrp/types.ts";
@@ -73,6 +78,18 @@ export class FakeSegment {
 export class FakeHost implements Host {
   addressTable: HostAddress[] = [];
   log: string[] = [];
+  /** Routes and rules present, by their describeRoute/describeRule text. */
+  routes = new Set<string>();
+  rules = new Set<string>();
+  /** Sysctl values by "proto.ifname.key"; missing keys do not exist. */
+  sysctls = new Map<string, number>();
+  /** nft scripts applied, in order (async and blocking alike). */
+  nftScripts: string[] = [];
+  /** Whether nft "exists"; false makes every nft call report missing. */
+  nftAvailable = true;
+  /** Route/rule texts whose add fails (to test partial failures). */
+  failing = new Set<string>();
+  #sysctlJournal: Array<{ key: string; original: number }> = [];
   alive = true;
   #listeners: Array<(ev: NetEvent) => void> = [];
   #links: HostLink[];
@@ -136,6 +153,71 @@ export class FakeHost implements Host {
   setLink(up: boolean): void {
     this.#links[0].up = up;
     for (const l of this.#listeners) l({ kind: "link", link: { ...this.#links[0] }, deleted: false });
+  }
+  applyRoutes(specs: readonly RouteSpec[], op: "add" | "delete"): HostBatchResult[] {
+    return specs.map((r) => this.#batch(this.routes, `route ${describeRoute(r)}`, describeRoute(r), op));
+  }
+  applyRules(specs: readonly RuleSpec[], op: "add" | "delete"): HostBatchResult[] {
+    return specs.map((r) => this.#batch(this.rules, `rule ${describeRule(r)}`, describeRule(r), op));
+  }
+  #batch(set: Set<string>, what: string, key: string, op: "add" | "delete"): HostBatchResult {
+    this.log.push(`${op} ${what}`);
+    if (op === "add" && this.failing.has(key)) return { outcome: "failed", error: "Network is unreachable" };
+    if (op === "add") {
+      if (set.has(key)) return { outcome: "present" };
+      set.add(key);
+    } else if (!set.delete(key)) return { outcome: "absent" };
+    return { outcome: "done" };
+  }
+  createMacvlan(spec: HostMacvlanSpec): number {
+    if (this.#links.some((l) => l.name === spec.name)) throw Object.assign(new Error("File exists"), { code: "EEXIST" });
+    if (!this.#links.some((l) => l.name === spec.parent)) throw Object.assign(new Error("No such device"), { code: "ENODEV" });
+    const ifindex = Math.max(...this.#links.map((l) => l.ifindex)) + 1;
+    this.#links.push({ ifindex, name: spec.name, up: false, noarp: false, mac: spec.mac });
+    this.log.push(`macvlan ${spec.name} on ${spec.parent} ${spec.mac}`);
+    return ifindex;
+  }
+  deleteLink(name: string): void {
+    const l = this.#links.find((x) => x.name === name);
+    if (!l) return;
+    this.#links = this.#links.filter((x) => x !== l);
+    this.addressTable = this.addressTable.filter((a) => a.ifindex !== l.ifindex);
+    this.log.push(`dellink ${name}`);
+  }
+  setLinkUp(name: string, up: boolean): void {
+    const l = this.#links.find((x) => x.name === name);
+    if (!l) throw Object.assign(new Error("No such device"), { code: "ENODEV" });
+    l.up = up;
+    this.log.push(`link ${name} ${up ? "up" : "down"}`);
+  }
+  setAddrGenModeNone(name: string): void {
+    this.log.push(`addrgenmode ${name} none`);
+  }
+  readSysctl(c: Pick<ConfSysctl, "proto" | "ifname" | "key">): number | null {
+    return this.sysctls.get(`${c.proto}.${c.ifname}.${c.key}`) ?? null;
+  }
+  setSysctl(c: ConfSysctl): boolean {
+    const key = `${c.proto}.${c.ifname}.${c.key}`;
+    const cur = this.sysctls.get(key);
+    if (cur === undefined) return false;
+    if (!this.#sysctlJournal.some((e) => e.key === key)) this.#sysctlJournal.push({ key, original: cur });
+    this.sysctls.set(key, c.value);
+    this.log.push(`sysctl ${key}=${c.value}`);
+    return true;
+  }
+  restoreSysctls(): string[] {
+    for (const e of this.#sysctlJournal.splice(0).reverse()) this.sysctls.set(e.key, e.original);
+    this.log.push("sysctl restore");
+    return [];
+  }
+  nft(script: string, what: string): Promise<HostNftResult> {
+    return Promise.resolve(this.nftBlocking(script, what));
+  }
+  nftBlocking(script: string, what: string): HostNftResult {
+    if (!this.nftAvailable) return { ok: false, missing: true, error: "nft not found" };
+    this.nftScripts.push(script);
+    this.log.push(`nft ${what}`);
+    return { ok: true };
   }
   has(address: string): boolean {
     return this.addressTable.some((a) => a.address === address);
