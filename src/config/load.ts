@@ -89,7 +89,7 @@ export function loadConfigText(text: string | undefined, path: string, opts: Loa
     if (format === "yaml") doc = readYamlText(text, path, ctx);
     else {
       const read = readKeepalivedText(text, path, { configId: opts.configId ?? shortHostname(opts.hostname), env: opts.env, randomSeed: opts.randomSeed });
-      for (const d of read.diagnostics) diagnostics.items.push(d); // not push(...x): a huge list overflows the stack
+      diagnostics.addAll(read.diagnostics);
       files = read.files;
       pos.set(doc, "", origin);
       interpretBlock(rootSpec, read.statements, ctx, doc);

@@ -50,8 +50,8 @@ const MAX_SUBSTITUTIONS_PER_LINE = 2_000;
 /** Longest line accepted, raw or after substitution (keepalived itself stops at 1023 bytes). */
 const MAX_LINE_LENGTH = 1 << 14;
 const MAX_RECHECK_ROUNDS = 1_000;
-const MAX_SEQ_ITERATIONS = 1_000_000;
-const MAX_GENERATED_LINES = 5_000_000;
+const MAX_SEQ_ITERATIONS = 100_000;
+const MAX_GENERATED_LINES = 200_000; // a 1,000-instance config is ~30,000 lines
 const MAX_INCLUDE_DEPTH = 64;
 const MAX_BRACE_ALTERNATIVES = 10_000;
 
@@ -91,6 +91,8 @@ interface GlobSource {
 }
 interface MultilineSource {
   kind: "multi";
+  /** The parameter being expanded (a definition that refers to itself is refused). */
+  name: string;
   lines: string[];
   next: number;
   pos: SourcePos;
@@ -597,8 +599,13 @@ export class Preprocessor {
       const refPos = { file: line.file, line: line.line, col: refCol };
       let value: string;
       if (ref.def.lines !== null) {
+        if (this.stack.some((src) => src.kind === "multi" && src.name === ref.def.name)) {
+          this.diagnostics.error(refPos, `multi-line parameter $${ref.def.name} refers to itself; not expanded`, "a definition that does not use its own name");
+          failed = true;
+          break;
+        }
         value = ref.def.lines[0] ?? "";
-        if (ref.def.lines.length > 1) this.stack.push({ kind: "multi", lines: ref.def.lines.slice(1), next: 0, pos: refPos });
+        if (ref.def.lines.length > 1) this.stack.push({ kind: "multi", name: ref.def.name, lines: ref.def.lines.slice(1), next: 0, pos: refPos });
       } else if (ref.def.fn) {
         value = ref.def.fn(ref.params, refPos) ?? "";
       } else {
