@@ -135,6 +135,11 @@ export interface Model {
   bfd_instance: Record<string, Doc>;
   virtual_server: VirtualServerModel[];
   virtual_server_group: Record<string, Rec[]>;
+  /** Root static_ipaddress lines: installed at start, removed at stop. */
+  static_ipaddress: AddressEntry[];
+  /** Root static_routes / static_rules lines (routeLines/ruleLines records, mapped by src/vrrp/routes.ts). */
+  static_routes: Rec[];
+  static_rules: Rec[];
   /** Every script the config would run (notify, vrrp_script, MISC_CHECK, …), for security checks. */
   scripts: Array<{ what: string; script: ScriptRef; pos?: SourcePos }>;
 }

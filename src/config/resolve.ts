@@ -386,6 +386,9 @@ export function resolve(root: Doc, diags: Diagnostics, pos: PosMap, opts: Resolv
     bfd_instance: (root.bfd_instance as Record<string, Doc>) ?? {},
     virtual_server: [],
     virtual_server_group: (root.virtual_server_group as Record<string, Rec[]>) ?? {},
+    static_ipaddress: addressEntries(root.static_ipaddress, r),
+    static_routes: (root.static_routes as Rec[] | undefined) ?? [],
+    static_rules: (root.static_rules as Rec[] | undefined) ?? [],
     scripts: [],
   };
   for (const [name, d] of Object.entries((root.vrrp_instance as Record<string, Doc>) ?? {})) {
