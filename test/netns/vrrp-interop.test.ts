@@ -3,11 +3,12 @@
  * v3 IPv4 and v3 IPv6, each with vipd as master and keepalived as backup and the reverse.
  * Every pair checks the election, one sender on the wire in steady state, both sides' view
  * (vipd status or log; keepalived's JSON dump and log), a crash failover timed against
- * Master_Down_Interval, preemption when the master returns, and clean logs on both sides.
+ * Master_Down_Interval, preemption when the master returns, a graceful stop (priority 0) timed
+ * against skew time, and clean logs and error counters on both sides.
  * The 8 pairs run concurrently in their own labs (the v2 ones set the pace: advert_int 1).
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { masterDownIntervalMs } from "../../src/vrrp/timing.ts";
+import { masterDownIntervalMs, skewTimeMs } from "../../src/vrrp/timing.ts";
 import {
   adverts, advertSenders, hasAddress, instanceConfig, instanceView, Keepalived, killAll, lastAdvertBefore, nonZeroErrors, TestEnv, Vipd, waitFor, wallMs,
   type InstanceConfig, type InstanceView,
@@ -80,7 +81,7 @@ describe.skipIf(!HAVE_KEEPALIVED)("vipd + keepalived 2.2.7 in one VRRP group", (
   for (const mode of MODES) {
     for (const masterKind of ["vipd", "keepalived"] as const) {
       const backupKind = masterKind === "vipd" ? "keepalived" : "vipd";
-      test.concurrent(`${mode.name}: ${masterKind} master, ${backupKind} backup — election, one sender, crash failover, preemption, clean logs`, async () => {
+      test.concurrent(`${mode.name}: ${masterKind} master, ${backupKind} backup — election, one sender, crash failover, preemption, graceful stop, clean logs`, async () => {
         const e = new TestEnv(createLab({
           purpose: `io${mode.version}${mode.auth?.type.toLowerCase() ?? (mode.v6 ? "v6" : "v4")}${masterKind[0]}`,
           nodes: ["m", "b"], v4: mode.v6 ? undefined : "192.0.2.0/24", v6: mode.v6,
@@ -167,6 +168,24 @@ describe.skipIf(!HAVE_KEEPALIVED)("vipd + keepalived 2.2.7 in one VRRP group", (
           expect([vm2?.state, vb2?.state]).toEqual(["MASTER", "BACKUP"]);
           expectNoErrorStats(vm2, M2.name);
           expectNoErrorStats(vb2, B.name);
+
+          // Graceful stop of the master: a priority-0 advert on the wire, its VIP removed, and the
+          // peer takes over within skew time + 100 ms.
+          const tTerm = wallMs();
+          M2.kill("SIGTERM"); // keepalived's parent forwards it to its VRRP child
+          const skew = skewTimeMs(mode.version, 100, cs);
+          const add2 = await monB.waitEvent(vip, "add", tTerm, skew + 2000);
+          console.log(`${mode.name}: ${masterKind} stopped, ${backupKind} holds the VIP after ${(add2.at - tTerm).toFixed(1)} ms (skew ${skew} ms)`);
+          expect(add2.at - tTerm).toBeLessThanOrEqual(skew + 100);
+          await monM.waitEvent(vip, "del", tTerm, 2000);
+          expect(await Promise.race([M2.exited, Bun.sleep(5000).then(() => "timeout")])).toBe(0);
+          await waitState(B, "MASTER", 2000);
+          const zero = adverts(cap.frames()).filter((f) => f.at >= tTerm && f.src === addrOf(m));
+          expect(zero.length).toBeGreaterThanOrEqual(1);
+          expect(zero.every((f) => f.advert.priority === 0)).toBe(true);
+          const vb3 = await view(B);
+          expectNoErrorStats(vb3, B.name);
+          if (vb3 && Object.keys(vb3.stats).length) expect(vb3.stats.pri_zero_rcvd).toBeGreaterThanOrEqual(1);
 
           // Neither side logged a packet it did not like (or any other error).
           for (const d of all) expect(d.problemLines(), `${d.name} log:\n${d.text}`).toEqual([]);
