@@ -48,7 +48,7 @@ const INCLUDE_ALL = INCLUDE_READ | INCLUDE_MATCH | INCLUDE_WILDCARD | INCLUDE_BR
 /** Limits that turn runaway input into errors instead of hangs. */
 const MAX_SUBSTITUTIONS_PER_LINE = 2_000;
 /** Longest line accepted, raw or after substitution (keepalived itself stops at 1023 bytes). */
-const MAX_LINE_LENGTH = 1 << 14;
+const MAX_LINE_LENGTH = 1 << 12; // keepalived stops at 1023; brace splitting is quadratic in line length
 const MAX_RECHECK_ROUNDS = 1_000;
 const MAX_SEQ_ITERATIONS = 100_000;
 const MAX_GENERATED_LINES = 200_000; // a 1,000-instance config is ~30,000 lines
