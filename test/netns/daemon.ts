@@ -729,3 +729,29 @@ export class TestEnv {
 export function lastAdvertBefore(frames: WireFrame[], src: string, t: number): Extract<WireFrame, { kind: "vrrp" }> | undefined {
   return adverts(frames).filter((f) => f.src === src && f.at <= t && f.advert.priority > 0).at(-1);
 }
+
+/** When a router took over: its VIP appearing, its first advert on the wire, and the earlier of the two. */
+export interface Takeover {
+  at: number;
+  vipAt: number;
+  advertAt?: number;
+}
+
+/**
+ * Waits until `src` holds `vip` (an add after `since`) and reports when it took over: the earlier
+ * of the address event (stamped when `ip monitor` reads it, late if `ip` was not scheduled) and
+ * its first non-zero-priority advert in the capture (stamped by the kernel). The daemon adds the
+ * VIP and sends that advert in one step, and either observer can only be late.
+ */
+export async function waitTakeover(mon: AddrMonitor, cap: Capture, vip: string, src: string, since: number, timeoutMs: number): Promise<Takeover> {
+  const add = await mon.waitEvent(vip, "add", since, timeoutMs);
+  const first = () => adverts(cap.frames()).find((f) => f.src === src && f.at >= since && f.advert.priority > 0);
+  const adv = await waitFor(first, 500, "first advert").catch(() => undefined);
+  return { at: Math.min(add.at, adv?.at ?? Infinity), vipAt: add.at, advertAt: adv?.at };
+}
+
+/** "312.4 ms (VIP +312.4, advert +312.9)": a takeover relative to `since`, for test output. */
+export function formatTakeover(t: Takeover, since: number): string {
+  const adv = t.advertAt === undefined ? "none" : `+${(t.advertAt - since).toFixed(1)}`;
+  return `${(t.at - since).toFixed(1)} ms (VIP +${(t.vipAt - since).toFixed(1)}, first advert ${adv})`;
+}

@@ -10,7 +10,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { masterDownIntervalMs, skewTimeMs } from "../../src/vrrp/timing.ts";
 import {
-  adverts, advertSenders, hasAddress, instanceConfig, instanceView, Keepalived, killAll, lastAdvertBefore, nonZeroErrors, TestEnv, Vipd, waitFor, wallMs,
+  adverts, advertSenders, hasAddress, instanceConfig, instanceView, Keepalived, killAll, formatTakeover, lastAdvertBefore, nonZeroErrors, TestEnv, Vipd, waitFor, waitTakeover, wallMs,
   type InstanceConfig, type InstanceView,
 } from "./daemon.ts";
 import { createLab } from "./lab.ts";
@@ -143,8 +143,8 @@ describe.skipIf(!HAVE_KEEPALIVED)("vipd + keepalived 2.2.7 in one VRRP group", (
           if (M instanceof Keepalived) await M.crash();
           else M.kill("SIGKILL");
           const mdi = masterDownIntervalMs(mode.version, 100, cs);
-          const add = await monB.waitEvent(vip, "add", tKill, mdi + 2000);
-          console.log(`${mode.name}: ${masterKind} crashed, ${backupKind} holds the VIP after ${(add.at - tKill).toFixed(1)} ms (MDI ${mdi} ms)`);
+          const add = await waitTakeover(monB, cap, vip, addrOf(b), tKill, mdi + 2000);
+          console.log(`${mode.name}: ${masterKind} crashed, ${backupKind} took over after ${formatTakeover(add, tKill)}; MDI ${mdi} ms`);
           const around = () => adverts(cap.frames()).filter((f) => f.at > tKill - 2 * cs * 10 && f.at <= add.at + 50)
             .map((f) => `${(f.at - tKill).toFixed(1)} ms ${f.src} prio ${f.advert.priority}`).join("\n");
           expect(add.at - tKill, `takeover; adverts around the kill (ms after it):\n${around()}\n${B.text}`).toBeLessThanOrEqual(mdi + 100);
@@ -174,8 +174,8 @@ describe.skipIf(!HAVE_KEEPALIVED)("vipd + keepalived 2.2.7 in one VRRP group", (
           const tTerm = wallMs();
           M2.kill("SIGTERM"); // keepalived's parent forwards it to its VRRP child
           const skew = skewTimeMs(mode.version, 100, cs);
-          const add2 = await monB.waitEvent(vip, "add", tTerm, skew + 2000);
-          console.log(`${mode.name}: ${masterKind} stopped, ${backupKind} holds the VIP after ${(add2.at - tTerm).toFixed(1)} ms (skew ${skew} ms)`);
+          const add2 = await waitTakeover(monB, cap, vip, addrOf(b), tTerm, skew + 2000);
+          console.log(`${mode.name}: ${masterKind} stopped, ${backupKind} took over after ${formatTakeover(add2, tTerm)}; skew ${skew} ms`);
           expect(add2.at - tTerm).toBeLessThanOrEqual(skew + 100);
           await monM.waitEvent(vip, "del", tTerm, 2000);
           expect(await Promise.race([M2.exited, Bun.sleep(5000).then(() => "timeout")])).toBe(0);
