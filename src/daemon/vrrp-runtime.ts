@@ -17,6 +17,8 @@ import { trackOutcome, type TrackedState } from "../vrrp/tracking.ts";
 import type { Host, HostAddressSpec, HostLink, NetEvent, VrrpChannel } from "./host.ts";
 import type { TrackerHub, TrackKind } from "./trackers.ts";
 import type { Logger } from "./logger.ts";
+import { addressSpec } from "./address-spec.ts";
+import { NetConfig } from "./net-config.ts";
 import type { DaemonStatus, VrrpInstanceStatus } from "./status-types.ts";
 
 const IPPROTO_VRRP = 112;
@@ -88,17 +90,21 @@ export class VrrpRuntime {
   #links = new Map<string, HostLink>();
   #startedAt = 0;
   #stopped = false;
+  /** Routes, rules, VMACs, static entries and no_accept rules beyond the VIPs. */
+  #net: NetConfig;
 
   constructor(model: Model, host: Host, log: Logger, opts: RuntimeOptions) {
     this.#model = model;
     this.#host = host;
     this.#log = log;
     this.#opts = opts;
+    this.#net = new NetConfig(model, host, log);
   }
 
   /** Opens sockets, removes VIPs a crashed predecessor left behind, and starts every instance. */
   start(): void {
     this.#startedAt = this.#host.wallNow();
+    this.#net.start(); // VMACs first: channels and VIPs may live on them
     for (const l of this.#host.links()) this.#links.set(l.name, l);
     const addrs = this.#host.addresses();
     for (const m of this.#model.vrrp_instance) {
@@ -137,6 +143,7 @@ export class VrrpRuntime {
     }
     for (const p of this.#pacers.values()) this.#host.clearTimer(p.timer);
     for (const c of this.#channels.values()) c.io.close();
+    this.#net.stop();
   }
 
   status(): DaemonStatus {
@@ -169,7 +176,7 @@ export class VrrpRuntime {
     const unicast = m.unicast_peer.length > 0;
     if (unicast && !src) this.#log.error(`(${m.name}) unicast needs a source address on ${ifname}`);
     const unicastTtl = m.doc.unicast_ttl as number | undefined;
-    const channel = this.#channel(ifname, m.family, protocol, m.mcast_dst_ip, unicast ? (src ?? "") : undefined, m.family === "inet6" ? unicastTtl : undefined);
+    const channel = this.#channel(this.#net.channelInterface(m.name) ?? ifname, m.family, protocol, m.mcast_dst_ip, unicast ? (src ?? "") : undefined, m.family === "inet6" ? unicastTtl : undefined);
     const adverIntCs = roundAdverInt(m.version, m.advert_int).cs;
     const params: InstanceParams = {
       name: m.name,
@@ -274,7 +281,7 @@ export class VrrpRuntime {
   #addressesOf(r: Runner): Array<{ spec: HostAddressSpec; text: string; ifname: string }> {
     const out: Array<{ spec: HostAddressSpec; text: string; ifname: string }> = [];
     for (const v of [...r.model.virtual_ipaddress, ...r.model.virtual_ipaddress_excluded]) {
-      const ifname = v.dev ?? r.model.interface!;
+      const ifname = v.dev ?? this.#net.vipInterface(r.model.name) ?? r.model.interface!;
       const link = this.#links.get(ifname);
       if (!link) continue;
       out.push({ spec: addressSpec(v, link.ifindex), text: `${v.address}/${v.prefixlen}`, ifname });
@@ -468,9 +475,11 @@ export class VrrpRuntime {
       r.installed.push(v);
     }
     r.vipsSet = true;
+    this.#net.masterUp(r.model.name);
   }
 
   #removeAddresses(r: Runner): void {
+    this.#net.masterDown(r.model.name);
     for (const v of r.installed) {
       try {
         this.#host.deleteAddress(v.spec);
@@ -588,22 +597,5 @@ function addrText(v: AddressEntry): string {
   return `${v.address}/${v.prefixlen}${v.dev ? ` dev ${v.dev}` : ""}`;
 }
 
-/** The netlink form of one virtual_ipaddress line (keepalived's defaults included). */
-export function addressSpec(v: AddressEntry, ifindex: number): HostAddressSpec {
-  const spec: HostAddressSpec = { ifindex, family: v.family, address: v.address, prefixlen: v.prefixlen };
-  if (v.family === "inet") {
-    if (v.brd === "+") spec.broadcast = formatIPv4(broadcastOf(parseIp(v.address)!.bytes, v.prefixlen));
-    else if (v.brd && v.brd !== "-") spec.broadcast = v.brd;
-    if (v.label) spec.label = v.label;
-    if (v.scope) spec.scope = SCOPES[v.scope];
-  } else {
-    // keepalived adds IPv6 VIPs without DAD; a /128 VIP is deprecated (preferred_lft 0) unless told otherwise
-    spec.noDad = true;
-    if (v.preferred_lft === "forever") spec.preferredLft = undefined;
-    else if (v.preferred_lft !== undefined) spec.preferredLft = Number(v.preferred_lft);
-    else if (v.prefixlen === 128) spec.preferredLft = 0;
-  }
-  if (v.noprefixroute) spec.noPrefixRoute = true;
-  if (v.home) spec.home = true;
-  return spec;
-}
+/** The netlink form of one virtual_ipaddress line (kept here for existing importers). */
+export { addressSpec };
