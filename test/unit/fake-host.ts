@@ -143,8 +143,9 @@ export class FakeHost implements Host {
   sendFrame(ifname: string, frame: Uint8Array): void {
     if (this.alive) this.segment.frames.push({ at: this.clock.now, from: this.name, ifname, frame });
   }
-  mac(): Uint8Array {
-    return Uint8Array.from(this.#links[0].mac!.split(":").map((h) => parseInt(h, 16)));
+  mac(ifname?: string): Uint8Array {
+    const l = this.#links.find((x) => x.name === ifname) ?? this.#links[0];
+    return Uint8Array.from(l.mac!.split(":").map((h) => parseInt(h, 16)));
   }
   onNetEvent(cb: (ev: NetEvent) => void): void {
     this.#listeners.push(cb);
@@ -174,6 +175,11 @@ export class FakeHost implements Host {
     if (!this.#links.some((l) => l.name === spec.parent)) throw Object.assign(new Error("No such device"), { code: "ENODEV" });
     const ifindex = Math.max(...this.#links.map((l) => l.ifindex)) + 1;
     this.#links.push({ ifindex, name: spec.name, up: false, noarp: false, mac: spec.mac });
+    // the kernel gives a new interface the "default" values
+    for (const [k, v] of [...this.sysctls]) {
+      const m = /^(ipv[46])\.default\.(.+)$/.exec(k);
+      if (m) this.sysctls.set(`${m[1]}.${spec.name}.${m[2]}`, v);
+    }
     this.log.push(`macvlan ${spec.name} on ${spec.parent} ${spec.mac}`);
     return ifindex;
   }
