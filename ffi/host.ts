@@ -50,6 +50,10 @@ export class RealHost implements Host {
     this.#watcher = watcher;
   }
 
+  /** The fd watcher, for other OS readers (the proc connector). */
+  get fdWatcher(): FdWatcher {
+    return this.#watcher;
+  }
   now(): number {
     return performance.now();
   }

@@ -61,7 +61,8 @@ export async function main(argv: string[]): Promise<number> {
     onStateChange: (inst, state, prio) => events.instance(inst, state, prio),
     onMasterRxLowerPri: (inst, prio) => events.masterRxLowerPri(inst, prio),
     onPriorityChange: (inst, state, prio) => events.priorityChange(inst, state, prio),
-    trackers: new TrackerHub(loaded.model, host, log),
+    trackers: new TrackerHub(loaded.model, host, log, undefined, host.fdWatcher),
+    onGroupStateChange: (group, state) => events.group(group, state),
   });
   try {
     runtime.start();
@@ -71,7 +72,26 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   writePid(pidFile, log);
-  const control = await startControl(controlPath, runtime, log);
+  const configId = args.values["config-id"] as string | undefined;
+  /** Reload: a config that fails validation is rejected and the running one kept. */
+  const reload = (): { ok: boolean; message: string } => {
+    const next = loadConfig(path, { configId });
+    const errors = next.diagnostics.errors;
+    if (next.missing || errors.length) {
+      for (const d of errors) log.error(formatDiagnostic(d));
+      const message = `reload rejected: ${errors.length} error(s) in ${path}; still running the previous configuration`;
+      log.error(message);
+      return { ok: false, message };
+    }
+    for (const d of next.diagnostics.warnings) log.warn(formatDiagnostic(d));
+    const t0 = performance.now();
+    events.reconfigure(next.model);
+    const s = runtime.reload(next.model);
+    const message = `Reloaded ${path} in ${(performance.now() - t0).toFixed(1)} ms: ${s.kept.length} kept, ${s.added.length} added, ${s.removed.length} removed`;
+    log.info(message);
+    return { ok: true, message };
+  };
+  const control = await startControl(controlPath, runtime, log, reload);
 
   return await new Promise<number>((resolve) => {
     let stopping = false;
@@ -89,7 +109,10 @@ export async function main(argv: string[]): Promise<number> {
     };
     process.on("SIGTERM", () => void stop("SIGTERM"));
     process.on("SIGINT", () => void stop("SIGINT"));
-    process.on("SIGHUP", () => log.warn("SIGHUP: reload is not implemented yet; keeping the running configuration"));
+    process.on("SIGHUP", () => {
+      log.info("Reloading (SIGHUP)");
+      reload();
+    });
   });
 }
 
@@ -102,10 +125,18 @@ function writePid(path: string, log: Logger): void {
   }
 }
 
-async function startControl(path: string, runtime: VrrpRuntime, log: Logger): Promise<{ close(): void } | undefined> {
+async function startControl(path: string, runtime: VrrpRuntime, log: Logger, reload: () => { ok: boolean; message: string }): Promise<{ close(): void } | undefined> {
   try {
     const { startControlServer, statusHandlers } = await import("../daemon/control-server.ts");
-    return await startControlServer(path, statusHandlers(runtime), { log: (m: string) => log.warn(m) });
+    const handlers = {
+      ...statusHandlers(runtime),
+      reload: () => {
+        const r = reload();
+        if (!r.ok) throw new Error(r.message);
+        return r.message;
+      },
+    };
+    return await startControlServer(path, handlers, { log: (m: string) => log.warn(m) });
   } catch (e) {
     log.error(`control socket ${path}: ${(e as Error).message}`);
     return undefined;

@@ -10,6 +10,7 @@ import type { Doc, Rec, ScriptRef } from "../config/schema/kinds.ts";
 import { applyResult, isUp, newRiseFall, type RiseFall } from "../vrrp/tracking.ts";
 import type { Host } from "./host.ts";
 import type { Logger } from "./logger.ts";
+import { ProcessTracker, processTrackerSpecs } from "./process-tracker.ts";
 import { defaultScriptIdentity, type PreparedScript, prepareScript, ScriptRunner, type ScriptResult } from "./scripts.ts";
 
 export type TrackKind = "script" | "interface" | "file" | "process" | "bfd";
@@ -65,15 +66,18 @@ export class TrackerHub {
   #listeners: Array<(kind: TrackKind, name: string) => void> = [];
   #stopped = false;
   #runner = new ScriptRunner();
+  #procs: ProcessTracker | undefined;
 
   constructor(
-    private readonly model: Model,
+    private model: Model,
     private readonly host: Host,
     private readonly log: Logger,
     private readonly exec: ScriptExec = (key, s, timeoutMs) => {
       const h = this.#runner.run(key, s.argv, { timeoutMs, ...(s.identity ? { identity: s.identity } : {}) });
       return h === "skipped" ? "skipped" : h.result;
     },
+    /** The fd watcher for the proc connector (without one, processes are polled). */
+    private readonly watcher?: ConstructorParameters<typeof ProcessTracker>[0]["watcher"],
   ) {}
 
   onChange(cb: (kind: TrackKind, name: string) => void): void {
@@ -106,25 +110,7 @@ export class TrackerHub {
   /** Starts every tracked script, file and interface the configuration refers to. */
   start(): void {
     const names = trackedNames(this.model);
-    const ident = defaultScriptIdentity(this.model.global);
-    for (const name of names.script) {
-      const doc = this.model.vrrp_script[name];
-      if (!doc) continue;
-      const prepared = prepareScript(doc.script as ScriptRef, ident && !("error" in ident) ? ident : undefined);
-      if ("error" in prepared) this.log.error(`VRRP_Script(${name}) ${prepared.error}; it is treated as failing`);
-      const intervalMs = ((doc.interval as number | undefined) ?? 1) * 1000;
-      const t: ScriptTracker = {
-        name,
-        script: "error" in prepared ? undefined : prepared,
-        intervalMs,
-        timeoutMs: ((doc.timeout as number | undefined) ?? intervalMs / 1000) * 1000,
-        rf: newRiseFall((doc.rise as number | undefined) ?? 1, (doc.fall as number | undefined) ?? 1, doc.init_fail === true),
-        up: doc.init_fail === true ? false : undefined,
-        timer: undefined,
-      };
-      this.#scripts.set(name, t);
-      this.#runScript(t);
-    }
+    for (const name of names.script) this.#startScript(name);
     for (const l of this.host.links()) this.#links.set(l.name, l.up);
     for (const name of names.interface)
       if (!this.#links.has(name)) this.log.warn(`track_interface ${name} does not exist; treated as down`);
@@ -132,6 +118,75 @@ export class TrackerHub {
       const doc = this.model.track_file[name];
       if (doc) this.#startFile(name, doc);
     }
+    this.#startProcesses(names.process);
+  }
+
+  /**
+   * Reload: trackers whose definition is unchanged keep running with their state (so a reload
+   * never flaps an instance); changed or new ones start afresh; removed ones stop.
+   */
+  reload(model: Model): void {
+    const old = this.model;
+    this.model = model;
+    const names = trackedNames(model);
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    for (const [name, t] of this.#scripts) {
+      if (names.script.has(name) && same(old.vrrp_script[name], model.vrrp_script[name])) continue;
+      this.host.clearTimer(t.timer);
+      this.#scripts.delete(name);
+    }
+    for (const name of names.script) if (!this.#scripts.has(name)) this.#startScript(name);
+    for (const [name, f] of this.#files) {
+      if (names.file.has(name) && same(old.track_file[name], model.track_file[name])) continue;
+      f.watcher?.close();
+      this.host.clearTimer(f.poll);
+      this.#files.delete(name);
+    }
+    for (const name of names.file) if (!this.#files.has(name) && model.track_file[name]) this.#startFile(name, model.track_file[name]!);
+    if (!same(old.vrrp_track_process, model.vrrp_track_process) || !same([...trackedNames(old).process], [...names.process])) {
+      this.#procs?.close();
+      this.#procs = undefined;
+      this.#startProcesses(names.process);
+    }
+  }
+
+  #startScript(name: string): void {
+    const doc = this.model.vrrp_script[name];
+    if (!doc) return;
+    const ident = defaultScriptIdentity(this.model.global);
+    const prepared = prepareScript(doc.script as ScriptRef, ident && !("error" in ident) ? ident : undefined);
+    if ("error" in prepared) this.log.error(`VRRP_Script(${name}) ${prepared.error}; it is treated as failing`);
+    const intervalMs = ((doc.interval as number | undefined) ?? 1) * 1000;
+    const t: ScriptTracker = {
+      name,
+      script: "error" in prepared ? undefined : prepared,
+      intervalMs,
+      timeoutMs: ((doc.timeout as number | undefined) ?? intervalMs / 1000) * 1000,
+      rf: newRiseFall((doc.rise as number | undefined) ?? 1, (doc.fall as number | undefined) ?? 1, doc.init_fail === true),
+      up: doc.init_fail === true ? false : undefined,
+      timer: undefined,
+    };
+    this.#scripts.set(name, t);
+    this.#runScript(t);
+  }
+
+  /** vrrp_track_process: the proc connector where the kernel allows it, else /proc polling. */
+  #startProcesses(names: Set<string>): void {
+    if (!names.size) return;
+    const { specs, warnings } = processTrackerSpecs(this.model, names);
+    for (const w of warnings) this.log.warn(w);
+    if (!specs.length) return;
+    const procs = new ProcessTracker({
+      specs,
+      ...(this.watcher ? { watcher: this.watcher } : {}),
+      onChange: (name, ok, count) => {
+        this.log.info(`Track_process ${name} is ${ok ? "up" : "down"} (${count} process${count === 1 ? "" : "es"})`);
+        this.setProcess(name, ok);
+      },
+      log: (m) => this.log.info(m),
+    });
+    this.#procs = procs;
+    procs.start().catch((e) => this.log.error(`process tracking failed: ${(e as Error).message}`));
   }
 
   stop(): void {
@@ -141,6 +196,7 @@ export class TrackerHub {
       f.watcher?.close();
       this.host.clearTimer(f.poll);
     }
+    this.#procs?.close();
     void this.#runner.shutdown(500);
   }
 

@@ -11,7 +11,7 @@ import { createNotifier, type VrrpNotifier } from "./notify.ts";
 import { defaultScriptIdentity, lookupIdentity, prepareScript, ScriptRunner } from "./scripts.ts";
 import { SmtpQueue, smtpSettingsFromGlobal } from "./smtp.ts";
 
-export type InstanceState = "MASTER" | "BACKUP" | "FAULT" | "STOP";
+export type InstanceState = "MASTER" | "BACKUP" | "FAULT" | "STOP" | "DELETED";
 
 export class VrrpEvents {
   #notify: VrrpNotifier;
@@ -21,7 +21,7 @@ export class VrrpEvents {
   #smtp: SmtpQueue | undefined;
   #runner = new ScriptRunner();
 
-  constructor(private readonly model: Model, private readonly log: Logger) {
+  constructor(private model: Model, private readonly log: Logger) {
     this.#notify = createNotifier(model, log);
     const ident = defaultScriptIdentity(model.global);
     const { config, errors } = fifoSpecsFromGlobal(model.global.doc, ident && !("error" in ident) ? ident : undefined, (u, g) => lookupIdentity(u, g));
@@ -63,6 +63,35 @@ export class VrrpEvents {
     if (wanted !== true) return;
     if (state === "MASTER") this.#fifos.instance(inst.name, "MASTER_PRIORITY", priority);
     else if (state === "BACKUP") this.#fifos.instance(inst.name, "BACKUP_PRIORITY", priority);
+  }
+
+  /** Reload: new scripts, groups and alert settings; FIFOs are reopened only if they changed. */
+  reconfigure(model: Model): void {
+    const old = this.model;
+    this.model = model;
+    this.#notify.setGroups(model.vrrp_sync_group);
+    this.#alertGlobals = alertGlobalsFromDoc(model.global.router_id, model.global.doc);
+    this.#alerts.configure(this.#alertGlobals);
+    const smtp = smtpSettingsFromGlobal(model.global.doc);
+    if (smtp && this.#smtp) this.#smtp.configure(smtp);
+    else if (smtp) this.#smtp = new SmtpQueue(smtp, this.log);
+    const fifoKeys = (m: Model) => JSON.stringify(["", "vrrp_", "lvs_"].map((p) => [m.global.doc[`${p}notify_fifo`], m.global.doc[`${p}notify_fifo_script`]]));
+    if (fifoKeys(old) !== fifoKeys(model)) {
+      this.#fifos.close();
+      const ident = defaultScriptIdentity(model.global);
+      const { config, errors } = fifoSpecsFromGlobal(model.global.doc, ident && !("error" in ident) ? ident : undefined, (u, g) => lookupIdentity(u, g));
+      for (const e of errors) this.log.error(e);
+      this.#fifos = NotifyFifos.open(config, this.log);
+    }
+  }
+
+  /** A sync group entered `state`: group notifies (`GROUP name STATE 0`), FIFO line, email. */
+  group(name: string, state: "MASTER" | "BACKUP" | "FAULT" | "STOP"): void {
+    this.#notify.group(name, state);
+    this.#fifos.group(name, state);
+    const own = this.model.vrrp_sync_group[name]?.smtp_alert as boolean | undefined;
+    const email = this.#alerts.onState("group", name, state, vrrpAlertEnabled(own, this.#alertGlobals));
+    if (email) this.#smtp?.enqueue(email);
   }
 
   /** At exit: bounded wait for STOP notifies, mails flushed briefly, FIFOs closed. */

@@ -9,6 +9,7 @@ import { buildIpv4Advert, buildIpv6Advert, nextIpId, passwordBytes } from "../vr
 import { garpFrame, naFrame } from "../vrrp/frames.ts";
 import { GarpPacer } from "../vrrp/garp-schedule.ts";
 import { type InstanceParams, VrrpInstance, type VrrpAction } from "../vrrp/instance.ts";
+import { createSyncGroups, type SyncGroup, type SyncGroupAction } from "../vrrp/sync-group.ts";
 import { nextAhSeq } from "../vrrp/ah.ts";
 import { roundAdverInt } from "../vrrp/timing.ts";
 import { AUTH_AH, AUTH_NONE, AUTH_PASS, type AuthType, type RxMeta, STATE_NAMES, VrrpState } from "../vrrp/types.ts";
@@ -27,7 +28,7 @@ const SCOPES: Record<string, number> = { global: 0, site: 200, link: 253, host: 
 
 /** What the runtime tells the outside world about state changes (notify scripts, FIFO, ...). */
 export interface StateListener {
-  (inst: VrrpInstanceModel, state: "MASTER" | "BACKUP" | "FAULT" | "STOP", priority: number): void;
+  (inst: VrrpInstanceModel, state: "MASTER" | "BACKUP" | "FAULT" | "STOP" | "DELETED", priority: number): void;
 }
 
 /** One configured instance with everything the runtime keeps for it. */
@@ -48,7 +49,7 @@ interface Runner {
   timer: unknown;
   vipsSet: boolean;
   /** Addresses we installed (so we remove exactly those). */
-  installed: Array<{ spec: HostAddressSpec; text: string; ifname: string }>;
+  installed: InstalledAddress[];
   lastTransition: number;
   /** Drop reasons already logged since the last accepted advert (keepalived's rate limit). */
   loggedDrops: Set<string>;
@@ -57,6 +58,8 @@ interface Runner {
   /** Fault reasons currently raised from tracking. */
   trackFaults: Set<string>;
 }
+
+type InstalledAddress = { spec: HostAddressSpec; text: string; ifname: string };
 
 interface Channel {
   key: string;
@@ -77,6 +80,15 @@ export interface RuntimeOptions {
   onMasterRxLowerPri?: (inst: VrrpInstanceModel, priority: number) => void;
   /** The effective priority changed (FIFO MASTER_PRIORITY / BACKUP_PRIORITY). */
   onPriorityChange?: (inst: VrrpInstanceModel, state: string, priority: number) => void;
+  /** A sync group changed state (group notifies, FIFO GROUP lines). */
+  onGroupStateChange?: (group: string, state: "MASTER" | "BACKUP" | "FAULT" | "STOP") => void;
+}
+
+/** What a reload changed, for the log and the control socket's answer. */
+export interface ReloadSummary {
+  kept: string[];
+  added: string[];
+  removed: string[];
 }
 
 export class VrrpRuntime {
@@ -88,6 +100,9 @@ export class VrrpRuntime {
   #channels = new Map<string, Channel>();
   #pacers = new Map<string, { pacer: GarpPacer; timer: unknown; ifname: string; kind: "arp" | "na" }>();
   #links = new Map<string, HostLink>();
+  /** Sync groups by member name. */
+  #groupOf = new Map<string, SyncGroup>();
+  #byName = new Map<string, Runner>();
   #startedAt = 0;
   #stopped = false;
   /** Routes, rules, VMACs, static entries and no_accept rules beyond the VIPs. */
@@ -111,6 +126,7 @@ export class VrrpRuntime {
       const r = this.#makeRunner(m, addrs);
       if (r) this.#runners.push(r);
     }
+    this.#buildGroups();
     this.#removeStaleAddresses(addrs);
     this.#host.onNetEvent((ev) => this.#onNetEvent(ev));
     const now = this.#host.now();
@@ -121,13 +137,148 @@ export class VrrpRuntime {
       });
       hub.start();
     }
-    for (const r of this.#runners) {
-      this.#retrack(r, false);
+    this.#startRunners(this.#runners, now);
+  }
+
+  /** Raises the faults known before start, then starts ungrouped instances and whole groups. */
+  #startRunners(runners: Runner[], now: number): void {
+    for (const r of runners) {
+      this.#retrack(r);
       const link = r.model.interface ? this.#links.get(r.model.interface) : undefined;
-      if (link && !link.up && !r.model.dont_track_primary) r.fsm.setFault(now, "interface down", true);
-      if (!r.src) r.fsm.setFault(now, "no source address", true);
-      if (r.model.doc.unicast_fault_no_peer === true && !r.rx.unicast) r.fsm.setFault(now, "unicast_fault_no_peer: no unicast peers", true);
-      this.#apply(r, r.fsm.start(now));
+      if (link && !link.up && !r.model.dont_track_primary) this.#setFault(r, "interface down", true);
+      if (!r.src) this.#setFault(r, "no source address", true);
+      if (r.model.doc.unicast_fault_no_peer === true && !r.rx.unicast) this.#setFault(r, "unicast_fault_no_peer: no unicast peers", true);
+    }
+    const started = new Set<SyncGroup>();
+    for (const r of runners) {
+      const g = this.#groupOf.get(r.model.name);
+      if (!g) this.#apply(r, r.fsm.start(now));
+      else if (!started.has(g)) {
+        started.add(g);
+        this.#applyGroup(g, g.start(now));
+      }
+    }
+  }
+
+  /** Builds the sync groups over the current runners (keepalived's rules; warnings logged). */
+  #buildGroups(): void {
+    this.#byName = new Map(this.#runners.map((r) => [r.model.name, r]));
+    const set = createSyncGroups(this.#model.vrrp_sync_group, new Map(this.#runners.map((r) => [r.model.name, r.fsm])));
+    for (const w of set.warnings) this.#log.warn(w);
+    this.#groupOf = set.byMember;
+  }
+
+  /**
+   * Reload (SIGHUP, `vipd reload`): instances are matched as keepalived matches them (VRID,
+   * family, interface, unicast source or multicast group). A matched instance keeps its state
+   * and only its deltas are applied (priority, interval, addresses); an unchanged one is not
+   * touched at all. Removed instances stop (FAULT or DELETED notify); new ones start as BACKUP.
+   */
+  reload(model: Model): ReloadSummary {
+    const now = this.#host.now();
+    const addrs = this.#host.addresses();
+    const oldGroups = JSON.stringify(this.#model.vrrp_sync_group);
+    const groupsChanged = oldGroups !== JSON.stringify(model.vrrp_sync_group);
+    const oldByKey = new Map(this.#runners.map((r) => [this.#matchKey(r.model, addrs), r]));
+    const summary: ReloadSummary = { kept: [], added: [], removed: [] };
+    const keep: Runner[] = [];
+    const fresh: Runner[] = [];
+    const grouped = (name: string, m: Model) => Object.values(m.vrrp_sync_group).some((g) => ((g.group as string[] | undefined) ?? []).includes(name));
+    this.#model = model;
+    for (const m of model.vrrp_instance) {
+      const key = this.#matchKey(m, addrs);
+      const old = oldByKey.get(key);
+      // a changed sync-group layout restarts the instances involved (their group state cannot carry over)
+      if (old && !(groupsChanged && (this.#groupOf.has(old.model.name) || grouped(m.name, model)))) {
+        oldByKey.delete(key);
+        this.#reconfigure(old, m, addrs, now);
+        keep.push(old);
+        summary.kept.push(m.name);
+      } else {
+        const r = this.#makeRunner(m, addrs);
+        if (r) {
+          fresh.push(r);
+          summary.added.push(m.name);
+        }
+      }
+    }
+    for (const r of oldByKey.values()) {
+      this.#retire(r, now);
+      summary.removed.push(r.model.name);
+    }
+    this.#runners = [...keep, ...fresh];
+    for (const c of [...this.#channels.values()]) {
+      if ([...c.byVrid.values()].some((l) => l.length)) continue;
+      c.io.close();
+      this.#channels.delete(c.key);
+    }
+    if (groupsChanged || fresh.length) this.#buildGroups();
+    else this.#byName = new Map(this.#runners.map((r) => [r.model.name, r]));
+    this.#opts.trackers?.reload(model);
+    for (const r of keep) {
+      r.tracks = this.#tracksOf(r.model);
+      this.#retrack(r);
+    }
+    this.#startRunners(fresh, now);
+    return summary;
+  }
+
+  /** keepalived's reload match: VRID, family, interface and multicast group or unicast source. */
+  #matchKey(m: VrrpInstanceModel, addrs: ReturnType<Host["addresses"]>): string {
+    const ifname = m.interface ?? this.#interfaceOf(m.mcast_src_ip, addrs) ?? "";
+    const channel = m.unicast_peer.length ? `unicast:${m.mcast_src_ip ?? ""}` : `mcast:${m.mcast_dst_ip}`;
+    return `${m.virtual_router_id}|${m.family}|${ifname}|${channel}`;
+  }
+
+  /** Applies a matched instance's new configuration, keeping its state. */
+  #reconfigure(r: Runner, m: VrrpInstanceModel, addrs: ReturnType<Host["addresses"]>, now: number): void {
+    const fresh = this.#makeRunner(m, addrs, r);
+    if (!fresh) return;
+    const before = r.installed;
+    r.model = m;
+    r.rx = fresh.rx;
+    r.src = fresh.src;
+    if (fresh.channel !== r.channel) {
+      this.#detach(r);
+      r.channel = fresh.channel;
+    }
+    this.#attach(r);
+    if (r.vipsSet) {
+      // only the address delta: unchanged VIPs are never removed, so traffic to them never stops
+      const want = this.#addressesOf(r);
+      const same = (a: { spec: HostAddressSpec }, b: { spec: HostAddressSpec }) => JSON.stringify(a.spec) === JSON.stringify(b.spec);
+      const gone = before.filter((v) => !want.some((w) => same(v, w)));
+      const added = want.filter((w) => !before.some((v) => same(v, w)));
+      for (const v of gone) this.#deleteAddress(r, v);
+      const ok = added.filter((v) => this.#addAddress(r, v));
+      r.installed = [...before.filter((v) => !gone.includes(v)), ...ok];
+      if (ok.length) this.#announceAddresses(r, ok, r.model.garp.garp_master_repeat);
+    }
+    this.#apply(r, r.fsm.reconfigure(now, fresh.fsm.params as InstanceParams));
+  }
+
+  /** Stops an instance the new configuration no longer has. */
+  #retire(r: Runner, now: number): void {
+    this.#host.clearTimer(r.timer);
+    const acts = r.fsm.stop(now);
+    this.#apply(r, acts.filter((a) => a.type !== "state-change"), true);
+    const deleted = r.model.doc.notify_deleted !== undefined;
+    this.#opts.onStateChange?.(r.model, deleted ? "DELETED" : "FAULT", r.fsm.effectivePriority);
+    this.#log.info(`(${r.model.name}) removed by reload`);
+    this.#detach(r);
+  }
+
+  #attach(r: Runner): void {
+    const list = r.channel.byVrid.get(r.model.virtual_router_id) ?? [];
+    if (!list.includes(r)) list.push(r);
+    r.channel.byVrid.set(r.model.virtual_router_id, list);
+  }
+
+  #detach(r: Runner): void {
+    for (const [vrid, list] of r.channel.byVrid) {
+      const rest = list.filter((x) => x !== r);
+      if (rest.length) r.channel.byVrid.set(vrid, rest);
+      else r.channel.byVrid.delete(vrid);
     }
   }
 
@@ -137,9 +288,15 @@ export class VrrpRuntime {
     this.#stopped = true;
     const now = this.#host.now();
     this.#opts.trackers?.stop();
+    const stopped = new Set<SyncGroup>();
     for (const r of this.#runners) {
       this.#host.clearTimer(r.timer);
-      this.#apply(r, r.fsm.stop(now), true);
+      const g = this.#groupOf.get(r.model.name);
+      if (!g) this.#apply(r, r.fsm.stop(now), true);
+      else if (!stopped.has(g)) {
+        stopped.add(g);
+        this.#applyGroup(g, g.stop(now), true);
+      }
     }
     for (const p of this.#pacers.values()) this.#host.clearTimer(p.timer);
     for (const c of this.#channels.values()) c.io.close();
@@ -159,7 +316,8 @@ export class VrrpRuntime {
 
   // ---- setup ------------------------------------------------------------------------------
 
-  #makeRunner(m: VrrpInstanceModel, addrs: ReturnType<Host["addresses"]>): Runner | undefined {
+  /** Builds a runner for `m`; with `reusing`, only computes the new parameters (reload). */
+  #makeRunner(m: VrrpInstanceModel, addrs: ReturnType<Host["addresses"]>, reusing?: Runner): Runner | undefined {
     const ifname = m.interface ?? this.#interfaceOf(m.mcast_src_ip, addrs);
     if (!ifname) {
       this.#log.error(`(${m.name}) has no interface and unicast_src_ip ${m.mcast_src_ip ?? "(none)"} is not on any interface - instance ignored`);
@@ -224,9 +382,7 @@ export class VrrpRuntime {
       timer: undefined, vipsSet: false, installed: [], lastTransition: this.#host.wallNow(), loggedDrops: new Set(),
       tracks: this.#tracksOf(m), trackFaults: new Set(),
     };
-    const list = channel.byVrid.get(m.virtual_router_id) ?? [];
-    list.push(r);
-    channel.byVrid.set(m.virtual_router_id, list);
+    if (!reusing) this.#attach(r);
     return r;
   }
 
@@ -315,13 +471,58 @@ export class VrrpRuntime {
     if (!hub || !r.tracks.length) return;
     const states: TrackedState[] = r.tracks.map((t) => ({ label: `${t.kind} ${t.name}`, weight: t.weight, reverse: t.reverse, ...hub.get(t.kind, t.name) }));
     const outcome = trackOutcome(r.model.priority, states);
-    const now = this.#host.now();
-    const actions: VrrpAction[] = [...r.fsm.setTotalPriority(now, outcome.total)];
+    this.#exec(r, (f, now) => f.setTotalPriority(now, outcome.total), (g, now, name) => g.setTotalPriority(now, name, outcome.total));
     const next = new Set(outcome.faults);
-    for (const f of r.trackFaults) if (!next.has(f)) actions.push(...r.fsm.setFault(now, f, false));
-    for (const f of next) if (!r.trackFaults.has(f)) actions.push(...r.fsm.setFault(now, f, true));
+    const old = r.trackFaults;
     r.trackFaults = next;
-    if (apply) this.#apply(r, actions);
+    for (const f of old) if (!next.has(f)) this.#setFault(r, f, false);
+    for (const f of next) if (!old.has(f)) this.#setFault(r, f, true);
+    void apply;
+  }
+
+  #setFault(r: Runner, reason: string, on: boolean): void {
+    this.#exec(r, (f, now) => f.setFault(now, reason, on), (g, now, name) => g.setFault(now, name, reason, on));
+  }
+
+  /**
+   * Feeds one event to an instance — through its sync group when it has one — applies every
+   * resulting action and re-arms the timers. Returns the instance's own actions.
+   */
+  #exec(
+    r: Runner,
+    alone: (fsm: VrrpInstance, now: number) => VrrpAction[],
+    grouped: (g: SyncGroup, now: number, member: string) => SyncGroupAction[],
+  ): VrrpAction[] {
+    const now = this.#host.now();
+    const g = this.#groupOf.get(r.model.name);
+    if (!g) {
+      const acts = alone(r.fsm, now);
+      this.#apply(r, acts);
+      return acts;
+    }
+    const acts = grouped(g, now, r.model.name);
+    this.#applyGroup(g, acts);
+    return acts.filter((a): a is VrrpAction & { member: string } => "member" in a && a.member === r.model.name);
+  }
+
+  /** Applies a sync group's actions to its members, then re-arms every member's timer. */
+  #applyGroup(g: SyncGroup, acts: SyncGroupAction[], stopping = false): void {
+    for (const a of acts) {
+      if (a.type === "group-state-change") {
+        const state = a.to === VrrpState.INIT ? "STOP" : (STATE_NAMES[a.to] as "MASTER" | "BACKUP" | "FAULT");
+        this.#opts.onGroupStateChange?.(g.name, state);
+      } else if (a.type === "group-log") {
+        this.#log.info(a.message);
+      } else {
+        const r = this.#byName.get(a.member);
+        if (r) this.#apply(r, [a], stopping);
+      }
+    }
+    // forced transitions move other members' deadlines too
+    if (!this.#stopped) for (const m of g.members) {
+      const r = this.#byName.get(m.params.name);
+      if (r) this.#arm(r);
+    }
   }
 
   // ---- events -----------------------------------------------------------------------------
@@ -351,18 +552,21 @@ export class VrrpRuntime {
       for (const w of res.warnings) this.#log.info(w);
       // INIT and FAULT ignore adverts (reference §2.6)
       if (r.fsm.state === VrrpState.FAULT || r.fsm.state === VrrpState.INIT) continue;
-      const actions = r.fsm.onAdvert(now, { src: meta.src, priority: res.advert.priority, adverIntCs: res.advert.adverIntCs });
+      const adv = { src: meta.src, priority: res.advert.priority, adverIntCs: res.advert.adverIntCs };
       // keepalived: a MASTER hearing a lower-priority AH advert resyncs its counter to the
       // peer's seq + 1 before it answers, so the peer accepts what it sends next.
-      if (res.ahSeq !== undefined && actions.some((a) => a.type === "master-rx-lower-prio")) r.ahSeq = res.ahSeq + 1;
-      this.#apply(r, actions);
+      const peerSeq = res.ahSeq;
+      const resync = peerSeq !== undefined && r.fsm.state === VrrpState.MASTER && adv.priority < r.fsm.effectivePriority;
+      if (resync) r.ahSeq = peerSeq + 1;
+      void now;
+      this.#exec(r, (f, t) => f.onAdvert(t, adv), (g, t, name) => g.onAdvert(t, name, adv));
     }
   }
 
   #onTimer(r: Runner): void {
     r.timer = undefined;
     if (this.#stopped) return;
-    this.#apply(r, r.fsm.onTimer(this.#host.now()));
+    this.#exec(r, (f, now) => f.onTimer(now), (g, now, name) => g.onTimer(now, name));
   }
 
   #onNetEvent(ev: NetEvent): void {
@@ -384,7 +588,7 @@ export class VrrpRuntime {
     for (const r of this.#runners) {
       if (r.model.interface !== link.name || r.model.dont_track_primary) continue;
       this.#log.info(`(${r.model.name}) interface ${link.name} is ${up ? "up" : "down"}`);
-      this.#apply(r, r.fsm.setFault(now, "interface down", !up));
+      this.#setFault(r, "interface down", !up);
     }
   }
 
@@ -399,6 +603,11 @@ export class VrrpRuntime {
       }
     }
     if (this.#stopped) return;
+    this.#arm(r);
+  }
+
+  /** Arms the one timer of an instance at its next deadline. */
+  #arm(r: Runner): void {
     this.#host.clearTimer(r.timer);
     const due = r.fsm.nextDeadline();
     r.timer = due === undefined ? undefined : this.#host.setTimer(due - this.#host.now(), () => this.#onTimer(r));
@@ -463,40 +672,50 @@ export class VrrpRuntime {
   }
 
   #addAddresses(r: Runner): void {
-    for (const v of this.#addressesOf(r)) {
-      try {
-        this.#host.addAddress(v.spec);
-      } catch (e) {
-        if ((e as { code?: string }).code !== "EEXIST") {
-          this.#log.error(`(${r.model.name}) cannot add ${v.text} to ${v.ifname}: ${(e as Error).message}`);
-          continue;
-        }
-      }
-      r.installed.push(v);
-    }
+    for (const v of this.#addressesOf(r)) if (this.#addAddress(r, v)) r.installed.push(v);
     r.vipsSet = true;
     this.#net.masterUp(r.model.name);
   }
 
   #removeAddresses(r: Runner): void {
     this.#net.masterDown(r.model.name);
-    for (const v of r.installed) {
-      try {
-        this.#host.deleteAddress(v.spec);
-      } catch (e) {
-        if ((e as { code?: string }).code !== "EADDRNOTAVAIL")
-          this.#log.error(`(${r.model.name}) cannot remove ${v.text} from ${v.ifname}: ${(e as Error).message}`);
-      }
-    }
-    for (const p of this.#pacers.values()) p.pacer.cancel(r.installed.map((v) => v.spec.address));
+    for (const v of r.installed) this.#deleteAddress(r, v);
     r.installed = [];
     r.vipsSet = false;
   }
 
+  /** Adds one address (already present counts as added); false if the kernel refused. */
+  #addAddress(r: Runner, v: InstalledAddress): boolean {
+    try {
+      this.#host.addAddress(v.spec);
+    } catch (e) {
+      if ((e as { code?: string }).code !== "EEXIST") {
+        this.#log.error(`(${r.model.name}) cannot add ${v.text} to ${v.ifname}: ${(e as Error).message}`);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Removes one address and drops its queued GARP/NA. */
+  #deleteAddress(r: Runner, v: InstalledAddress): void {
+    try {
+      this.#host.deleteAddress(v.spec);
+    } catch (e) {
+      if ((e as { code?: string }).code !== "EADDRNOTAVAIL")
+        this.#log.error(`(${r.model.name}) cannot remove ${v.text} from ${v.ifname}: ${(e as Error).message}`);
+    }
+    for (const p of this.#pacers.values()) p.pacer.cancel([v.spec.address]);
+  }
+
   /** Queues `rounds` GARP/NA rounds for every installed address, paced per interface. */
   #announce(r: Runner, rounds: number): void {
+    this.#announceAddresses(r, r.installed, rounds);
+  }
+
+  #announceAddresses(r: Runner, list: InstalledAddress[], rounds: number): void {
     const byPacer = new Map<string, string[]>();
-    for (const v of r.installed) {
+    for (const v of list) {
       const link = this.#links.get(v.ifname);
       if (!link || (v.spec.family === "inet" && link.noarp)) continue;
       const key = `${v.ifname}|${v.spec.family === "inet" ? "arp" : "na"}`;
