@@ -195,6 +195,7 @@ export class Vipd extends Proc {
   readonly controlPath: string;
 
   constructor(ns: string, config: string, o: VipdOptions = {}) {
+    if (!existsSync(VIPD_BIN)) throw new Error(`${VIPD_BIN} does not exist: run scripts/build (or set VIPD_BIN)`);
     const dir = o.dir ?? mkdtempSync(`${tmpdir()}/vipdt-vipd-`);
     const configPath = `${dir}/keepalived.conf`;
     writeFileSync(configPath, config);
@@ -211,8 +212,9 @@ export class Vipd extends Proc {
     this.controlPath = controlPath;
   }
 
-  /** True once `vipd status` is available in this build (control socket wired into run). */
+  /** True when this build has `vipd status` (false too when the binary is missing: startVipd reports that). */
   static statusSupported(): boolean {
+    if (!existsSync(VIPD_BIN)) return false;
     const r = Bun.spawnSync([VIPD_BIN, "help"], { stdout: "pipe", stderr: "pipe" });
     return /^ {2}status\b/m.test(r.stdout.toString());
   }
