@@ -2,7 +2,8 @@
  * The network state that comes with VRRP beyond the VIPs, kept as a desired set per
  * instance and applied through the Host: static_ipaddress/static_routes/static_rules (start
  * to stop), virtual_routes/virtual_rules (while MASTER), the no_accept nftables drop set
- * (while a non-owner is MASTER) and VMAC macvlans with their sysctls (start to stop).
+ * (while a non-owner is MASTER), VMAC macvlans with their sysctls and promote_secondaries
+ * (start to stop; sysctls restored at stop).
  * Order follows keepalived: becoming MASTER = drop set, (VIPs), routes, rules; leaving =
  * rules, routes, (VIPs), drop set; stop = static rules, routes, addresses, nft table,
  * VMACs, sysctls.
@@ -67,6 +68,8 @@ export interface InstanceNetPlan {
   accept: boolean;
   addresses: Array<{ address: string; family: Family }>;
   vmac?: VmacPlan;
+  /** promote_secondaries: set on this interface (not on a VMAC, where it is always set). */
+  promoteSecondaries?: string;
 }
 
 export interface NetConfigOptions {
@@ -119,6 +122,12 @@ export class NetConfig {
     }
     this.#nftWanted = [...this.#instances.values()].some((i) => !i.accept && i.priority < 255);
     this.#planVmacs(model.vrrp_instance);
+    for (const m of model.vrrp_instance) {
+      if (m.doc.promote_secondaries !== true || !m.interface) continue;
+      const p = this.#instances.get(m.name)!;
+      if (p.vmac) this.#log.info(`(${m.name}) promote_secondaries is automatically set for VMACs - ignoring`);
+      else p.promoteSecondaries = m.interface;
+    }
   }
 
   #mapRoutes(what: string, recs: readonly Record<string, unknown>[], ctx: RouteContext): RouteSpec[] {
@@ -212,6 +221,14 @@ export class NetConfig {
       else this.#nftFailed(r);
     }
     this.#startVmacs();
+    for (const p of this.#instances.values()) {
+      if (!p.promoteSecondaries) continue;
+      try {
+        this.#host.setSysctl({ proto: "ipv4", ifname: p.promoteSecondaries, key: "promote_secondaries", value: 1 });
+      } catch (e) {
+        this.#log.warn(`(${p.name}) promote_secondaries: ${(e as Error).message}`);
+      }
+    }
   }
 
   #startStaticAddresses(): void {

@@ -301,4 +301,14 @@ describe("NetConfig: VMAC", () => {
     rt.stop();
     expect(host.links().some((l) => l.name === "busy")).toBe(true); // not ours: left alone
   });
+
+  test("promote_secondaries sets the interface's sysctl for the run (a VMAC has it anyway)", () => {
+    const clock = new FakeClock();
+    const a = node("a", "192.0.2.1", instance("VI_1", 150, "promote_secondaries"), clock, new FakeSegment(clock));
+    a.host.sysctls.set("ipv4.eth0.promote_secondaries", 0);
+    a.rt.start();
+    expect(a.host.sysctls.get("ipv4.eth0.promote_secondaries")).toBe(1);
+    a.rt.stop();
+    expect(a.host.sysctls.get("ipv4.eth0.promote_secondaries")).toBe(0);
+  });
 });
