@@ -47,8 +47,9 @@ export function matchSpecFromDoc(doc: Doc): ProcessMatchSpec {
   const words = raw.map(byteString);
   const path = words[0] ?? "";
   const params = words.slice(1);
-  const pm = doc.param_match;
-  // `param_match` alone parses as true or "" depending on the front-end; both mean EXACT.
+  // The schema gives `{ mode?: "initial" | "partial" }`; a bare `param_match` is `{}` (EXACT).
+  const raw_pm = doc.param_match;
+  const pm = raw_pm !== null && typeof raw_pm === "object" ? ((raw_pm as { mode?: string }).mode ?? true) : raw_pm;
   let paramMatch: ParamMatch = pm === "initial" ? "initial" : pm === "partial" ? "partial" : pm !== undefined && pm !== null && pm !== false ? "exact" : "none";
   if (params.length > 0 && paramMatch === "none") paramMatch = "exact";
   const fullCommand = doc.full_command === true || paramMatch !== "none";
