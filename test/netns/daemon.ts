@@ -626,6 +626,8 @@ export interface InstanceView {
   priority?: number;
   masterAddress?: string;
   vipsSet?: boolean;
+  /** Wall-clock seconds since the epoch of the last state change. */
+  lastTransition?: number;
   stats: Record<string, number>;
 }
 
@@ -648,6 +650,7 @@ export function instanceView(json: unknown, name = "VI_1"): InstanceView | undef
       priority: (data.effectivePriority ?? data.effective_priority) as number | undefined,
       masterAddress: (data.masterAddress ?? data.master_address) as string | undefined,
       vipsSet: (data.vipsSet ?? data.vipset) as boolean | undefined,
+      lastTransition: (data.lastTransition ?? data.last_transition) as number | undefined,
       stats: (it.stats ?? data.stats ?? {}) as Record<string, number>,
     };
   }

@@ -289,6 +289,12 @@ describe.skipIf(!ROOT)("vipd on the wire (compiled binary, netns)", () => {
       expect(firstAdvertB).toBeDefined();
       expect(Math.abs(firstAdvertB!.at - add.vipAt)).toBeLessThan(50);
       await expectState(B, "MASTER", { priority: 100, master: e.lab.node("b").v4 });
+      if (STATUS) {
+        const s = (await view(B))!;
+        // the status's transition time is the takeover (wall clock, ms resolution)
+        expect(Math.abs(s.lastTransition! * 1000 - add.at)).toBeLessThan(50);
+        expect([s.stats.become_master, s.stats.release_master]).toEqual([1, 0]);
+      }
 
       // SIGKILL left A's VIP behind; the restart removes it, then A preempts and adds it again.
       expect(hasAddress(e.ns("a"), VIP4)).toBe(true);
@@ -304,6 +310,12 @@ describe.skipIf(!ROOT)("vipd on the wire (compiled binary, netns)", () => {
       expect(hasAddress(e.ns("b"), VIP4)).toBe(false);
       await expectState(A2, "MASTER", { priority: 150 });
       await expectState(B, "BACKUP", { master: e.lab.node("a").v4 });
+      if (STATUS) {
+        expect((await view(A2))!.stats.become_master).toBe(1);
+        const s = (await view(B))!;
+        expect([s.stats.become_master, s.stats.release_master]).toEqual([1, 1]);
+        expect(s.stats.advert_rcvd).toBeGreaterThan(0);
+      }
       expectCleanLogs(B, A2);
     } finally {
       await e.close();
