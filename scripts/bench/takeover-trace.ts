@@ -5,9 +5,9 @@
  * SIGIO that woke it (vipd), its first advert send and that advert on the wire line up on
  * one clock. strace slows every syscall a little, in both daemons alike.
  *
- *   node_modules/.bin/bun scripts/bench/takeover-trace.ts [--trials N] [--advert-int 0.1|1]
+ *   node_modules/.bin/bun scripts/bench/takeover-trace.ts [--trials N] [--advert-int 0.1|1] [--syscalls all|LIST]
  *
- * Root only; builds nothing (uses dist/vipd); removes its namespaces and processes.
+ * Root only; builds nothing (uses dist/vipd, or $VIPD_BIN); removes its namespaces and processes.
  */
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -19,16 +19,18 @@ import { fmt, markdownTable, summarize } from "./report.ts";
 
 const { values: opts } = parseArgs({
   args: Bun.argv.slice(2),
-  options: { trials: { type: "string" }, "advert-int": { type: "string" } },
+  options: { trials: { type: "string" }, "advert-int": { type: "string" }, syscalls: { type: "string" } },
 });
 const TRIALS = Math.min(50, Math.max(1, Number(opts.trials ?? 5)));
 const ADVERT_INT = Number(opts["advert-int"] ?? 0.1);
+// Which syscalls strace reports ("all" shows where a slow takeover spends its time, at more overhead).
+const SYSCALLS = opts.syscalls ?? "recvmsg,recvfrom,sendmsg,sendto,epoll_wait,epoll_pwait,epoll_pwait2,timerfd_settime";
 const S = scenario(ADVERT_INT < 1 ? 3 : 2, ADVERT_INT, "crash");
 const STATE = `/tmp/vipd-takeover-trace.${process.pid}`;
 mkdirSync(STATE, { recursive: true });
 const reg = new Registry(STATE);
 const VIPD_BIN = `${STATE}/vipd`;
-copyFileSync("dist/vipd", VIPD_BIN);
+copyFileSync(process.env.VIPD_BIN ?? "dist/vipd", VIPD_BIN);
 sh(["chmod", "755", VIPD_BIN]);
 
 /** One line of strace -f -ttt output that we care about. */
@@ -79,7 +81,7 @@ async function traceTrial(lab: PairLab, impl: Impl, i: number): Promise<Breakdow
     if (!(await until(() => hasVip(lab.ns.a) && !hasVip(lab.ns.b), 3 * ADVERT_INT * 1000 + 3000))) return "A did not become master";
     const bPids = await b.allPids();
     const tracee = bPids.at(-1)!; // keepalived: the VRRP child
-    const st = Bun.spawn(["strace", "-f", "-ttt", "-o", trace, "-e", "trace=recvmsg,recvfrom,sendmsg,sendto,epoll_wait,epoll_pwait,epoll_pwait2,timerfd_settime",
+    const st = Bun.spawn(["strace", "-f", "-ttt", "-T", "-o", trace, "-e", `trace=${SYSCALLS}`,
       "-p", String(tracee)], { stdout: "ignore", stderr: "ignore" });
     reg.track(st.pid);
     side.push(st);
