@@ -137,7 +137,14 @@ export class VrrpRuntime {
       });
       hub.start();
     }
-    this.#startRunners(this.#runners, now);
+    const delay = (this.#model.global.doc.vrrp_startup_delay as number | undefined) ?? 0;
+    if (delay > 0) {
+      // vrrp_startup_delay: instances stay in INIT (adverts are ignored) until the delay is over
+      this.#log.info(`Delaying startup for ${delay} seconds`);
+      this.#host.setTimer(delay * 1000, () => {
+        if (!this.#stopped) this.#startRunners(this.#runners, this.#host.now());
+      });
+    } else this.#startRunners(this.#runners, now);
   }
 
   /** Raises the faults known before start, then starts ungrouped instances and whole groups. */
@@ -359,7 +366,11 @@ export class VrrpRuntime {
         lowerPrioRepeat: m.garp.garp_lower_prio_repeat,
         lowerPrioDelayMs: m.garp.garp_lower_prio_delay * 1000,
       },
-      timerExpiredBackupPrio: 0,
+      // timer_expired_backup [PRIO]: the highest priority of the other routers (default 254, the
+      // fastest possible takeover); it only applies to nopreempt instances, as in keepalived
+      timerExpiredBackupPrio: m.doc.timer_expired_backup !== undefined && m.nopreempt
+        ? ((m.doc.timer_expired_backup as { priority?: number }).priority ?? 254)
+        : 0,
     };
     const rx: RxConfig = {
       iname: m.name,
@@ -576,6 +587,16 @@ export class VrrpRuntime {
       return;
     }
     if (ev.kind === "link") this.#linkChanged(ev.link, ev.deleted);
+    if (ev.kind === "address") this.#addressChanged(ev.addr.address, ev.deleted);
+  }
+
+  /** track_src_ip: an instance whose configured source address disappears goes to FAULT. */
+  #addressChanged(address: string, deleted: boolean): void {
+    for (const r of this.#runners) {
+      if (r.model.doc.track_src_ip !== true || r.src !== address) continue;
+      this.#log.info(`(${r.model.name}) source address ${address} ${deleted ? "removed" : "restored"}`);
+      this.#setFault(r, "source address missing", deleted);
+    }
   }
 
   #linkChanged(link: HostLink, deleted = false): void {

@@ -150,6 +150,10 @@ export class FakeHost implements Host {
   onNetEvent(cb: (ev: NetEvent) => void): void {
     this.#listeners.push(cb);
   }
+  /** Test control: deliver a net event to the listeners. */
+  emit(ev: NetEvent): void {
+    for (const l of this.#listeners) l(ev);
+  }
   /** Test control: change a link's carrier and tell the listeners. */
   setLink(up: boolean): void {
     this.#links[0].up = up;

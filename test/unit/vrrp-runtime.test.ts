@@ -241,3 +241,31 @@ ${conf(prio, "track_script {\n chk\n }")}`;
     expect(t.st().state).toBe("MASTER");
   });
 });
+
+describe("timing knobs and source tracking", () => {
+  test("vrrp_startup_delay holds the instance in INIT, then it starts normally", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const a = node("a", "192.0.2.1", `global_defs {\n vrrp_startup_delay 2\n}\n${conf(150)}`, clock, seg);
+    a.rt.start();
+    clock.advance(1500);
+    expect(a.state()).toBe("INIT");
+    expect(seg.sent.length).toBe(0);
+    clock.advance(1500);
+    expect(a.state()).toBe("MASTER");
+  });
+
+  test("track_src_ip: the source address going away is a FAULT, coming back recovers", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const a = node("a", "192.0.2.1", conf(150, "mcast_src_ip 192.0.2.1\n track_src_ip"), clock, seg);
+    a.rt.start();
+    clock.advance(1000);
+    expect(a.state()).toBe("MASTER");
+    a.host.emit({ kind: "address", addr: { ifindex: 2, family: "inet", address: "192.0.2.1", prefixlen: 24, secondary: false, scope: 0 }, deleted: true });
+    expect(a.state()).toBe("FAULT");
+    a.host.emit({ kind: "address", addr: { ifindex: 2, family: "inet", address: "192.0.2.1", prefixlen: 24, secondary: false, scope: 0 }, deleted: false });
+    clock.advance(1000);
+    expect(a.state()).toBe("MASTER");
+  });
+});
