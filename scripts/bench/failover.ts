@@ -411,7 +411,8 @@ try {
       "CPU % of one core = utime+stime from /proc/PID/stat (10 ms ticks), and the sum of /proc/PID/task/*/schedstat run time (ns);",
       "RSS = VmRSS, PSS from smaps_rollup (keepalived: parent + VRRP child summed).", "", i.table, "");
   }
-  out.push(`Total time: ${((performance.now() - t0) / 1000).toFixed(0)} s. Raw data: ${STATE}/results.json`);
+  const loadEnd = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+  out.push(`Total time: ${((performance.now() - t0) / 1000).toFixed(0)} s; load average at the end ${loadEnd}. Raw data: ${STATE}/results.json`);
   writeFileSync(`${STATE}/results.json`, JSON.stringify(json, null, 2));
   writeFileSync(`${STATE}/results.md`, out.join("\n") + "\n");
   console.log(out.join("\n"));
