@@ -8,7 +8,7 @@ import { broadcastOf, formatIPv4, parseIp } from "../net/addr.ts";
 import { buildIpv4Advert, buildIpv6Advert, nextIpId, passwordBytes } from "../vrrp/codec.ts";
 import { garpFrame, naFrame } from "../vrrp/frames.ts";
 import { GarpPacer } from "../vrrp/garp-schedule.ts";
-import { type InstanceParams, VrrpInstance, type VrrpAction } from "../vrrp/instance.ts";
+import { compareIp, type InstanceParams, VrrpInstance, type VrrpAction } from "../vrrp/instance.ts";
 import { createSyncGroups, type SyncGroup, type SyncGroupAction } from "../vrrp/sync-group.ts";
 import { nextAhSeq } from "../vrrp/ah.ts";
 import { roundAdverInt } from "../vrrp/timing.ts";
@@ -567,7 +567,9 @@ export class VrrpRuntime {
       // keepalived: a MASTER hearing a lower-priority AH advert resyncs its counter to the
       // peer's seq + 1 before it answers, so the peer accepts what it sends next.
       const peerSeq = res.ahSeq;
-      const resync = peerSeq !== undefined && r.fsm.state === VrrpState.MASTER && adv.priority < r.fsm.effectivePriority;
+      const ours = r.fsm.effectivePriority;
+      const lower = adv.priority < ours || (adv.priority === ours && compareIp(adv.src, r.src) < 0);
+      const resync = peerSeq !== undefined && r.fsm.state === VrrpState.MASTER && adv.priority > 0 && lower;
       if (resync) r.ahSeq = peerSeq + 1;
       void now;
       this.#exec(r, (f, t) => f.onAdvert(t, adv), (g, t, name) => g.onAdvert(t, name, adv));
