@@ -225,4 +225,39 @@ describe.skipIf(!ROOT)("vipd: routes, rules, static entries, no_accept, VMAC (ne
       }
     }, 40_000);
   }
+
+  test("IPv6 use_vmac: 00:00:5e:00:02:33, no EUI-64 link-local, the parent's link-local on the VMAC; adverts and NAs from the VMAC MAC", async () => {
+    const e = env("vmac6", { v6: true });
+    try {
+      const VMAC = "00:00:5e:00:02:33";
+      const VIP6 = "2001:db8::100";
+      const conf = (prio: number) => instance(prio, ["use_vmac"]).replace(`${VIP}/24`, `${VIP6}/64`);
+      const cap = await e.capture("b");
+      const a = e.vipd("a", conf(200));
+      await entered(a, "MASTER");
+      const b = e.vipd("b", conf(100));
+      await entered(b, "BACKUP");
+      const link = JSON.parse(e.lab.exec("a", ["ip", "-d", "-j", "link", "show", "dev", "vrrp.51"]).stdout)[0];
+      expect(link.address).toBe(VMAC);
+      expect(link.linkinfo.info_data.mode).toBe("private");
+      const addrs = (JSON.parse(e.lab.exec("a", ["ip", "-j", "-6", "addr", "show", "dev", "vrrp.51"]).stdout)[0]?.addr_info ?? []) as Array<{ local: string }>;
+      const lla = e.lab.node("a").linkLocal;
+      expect(addrs.map((x) => x.local).sort()).toEqual([VIP6, lla].sort()); // no fe80::200:5eff:fe00:233
+      await Bun.sleep(1000);
+      expect(b.lines.some((l) => /Entering MASTER STATE/.test(l.line))).toBe(false);
+      const frames = cap.frames();
+      const fromA = adverts(frames, 51).filter((f) => f.src === lla && f.advert.priority === 200);
+      expect(fromA.length).toBeGreaterThan(5);
+      expect([...new Set(fromA.map((f) => f.srcMac))]).toEqual([VMAC]);
+      const nas = frames.filter((f) => f.kind === "na");
+      expect(nas.length).toBeGreaterThanOrEqual(5);
+      expect([...new Set(nas.map((f) => f.srcMac))]).toEqual([VMAC]);
+      expect(await a.stop()).toBe(0);
+      expect(e.lab.exec("a", ["ip", "link", "show", "dev", "vrrp.51"], true).code).not.toBe(0);
+      await entered(b, "MASTER");
+      expect([...a.problemLines(), ...b.problemLines()].filter((l) => /ERROR|cannot/.test(l))).toEqual([]);
+    } finally {
+      await e.close();
+    }
+  }, 40_000);
 });
