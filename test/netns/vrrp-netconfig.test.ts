@@ -260,4 +260,27 @@ describe.skipIf(!ROOT)("vipd: routes, rules, static entries, no_accept, VMAC (ne
       await e.close();
     }
   }, 40_000);
+
+  test("mixed group: vipd MASTER on a VMAC with keepalived BACKUP on its own VMAC; keepalived takes over (VMAC, routes) when vipd stops", async () => {
+    const e = env("vmacka");
+    try {
+      const extra = ["use_vmac", "virtual_routes {", "    203.0.113.0/24 via 192.0.2.254 dev eth0 table 100", "}"];
+      const a = e.vipd("a", instance(200, extra));
+      await entered(a, "MASTER");
+      const k = e.keepalived("b", instance(100, extra));
+      await k.waitLine(/\(VI_1\) Entering BACKUP STATE/, START_MS);
+      await Bun.sleep(1500);
+      expect(k.lastState()).toBe("BACKUP");
+      const t100 = (node: string) => routes(e, node).some((x) => x.dst === "203.0.113.0/24" && x.table === "100");
+      expect(t100("a")).toBe(true);
+      expect(t100("b")).toBe(false);
+      expect(await a.stop()).toBe(0);
+      await k.waitLine(/\(VI_1\) Entering MASTER STATE/, START_MS);
+      await waitFor(() => t100("b"), 3000, "keepalived's virtual route");
+      expect(t100("a")).toBe(false);
+      expect(e.lab.exec("a", ["ip", "link", "show", "dev", "vrrp.51"], true).code).not.toBe(0);
+    } finally {
+      await e.close();
+    }
+  }, 40_000);
 });
