@@ -81,9 +81,10 @@ export interface NetConfigOptions {
 export class NetConfig {
   readonly #host: Host;
   readonly #log: Logger;
-  readonly #instances = new Map<string, InstanceNetPlan>();
-  readonly #staticRoutes: RouteSpec[];
-  readonly #staticRules: RuleSpec[];
+  #instances = new Map<string, InstanceNetPlan>();
+  #staticRoutes: RouteSpec[];
+  #staticRules: RuleSpec[];
+  readonly #routeNames: RouteNameFiles | undefined;
   readonly #staticAddresses: AddressEntry[];
   readonly #defaultInterface: string;
   readonly #vmacPrefix: string;
@@ -101,6 +102,7 @@ export class NetConfig {
   constructor(model: Model, host: Host, log: Logger, o: NetConfigOptions = {}) {
     this.#host = host;
     this.#log = log;
+    this.#routeNames = o.routeNames;
     const ctx: RouteContext = routeContext(o.routeNames ?? readRouteNameFiles());
     this.#staticRoutes = this.#mapRoutes("static_routes", model.static_routes, ctx);
     this.#staticRules = this.#mapRules("static_rules", model.static_rules, ctx);
@@ -322,6 +324,55 @@ export class NetConfig {
     } catch (e) {
       if ((e as { code?: string }).code !== "EEXIST") this.#log.warn(`(${name}) cannot add ${address}/64 to ${v.name}: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * Reload: new virtual/static route and rule plans. For instances that are MASTER (matched
+   * old name → new name in `renamed`), only the route/rule delta is applied; static entries
+   * likewise. VMAC changes need a restart (logged).
+   */
+  reload(model: Model, renamed: ReadonlyMap<string, string>): void {
+    const next = new NetConfig(model, this.#host, this.#log, this.#routeNames ? { routeNames: this.#routeNames } : {});
+    const key = (x: unknown) => JSON.stringify(x);
+    const delta = <T>(before: readonly T[], after: readonly T[]) => ({
+      gone: before.filter((b) => !after.some((a) => key(a) === key(b))),
+      added: after.filter((a) => !before.some((b) => key(a) === key(b))),
+    });
+    const masters = new Set<string>();
+    for (const old of this.#masters) {
+      const name = renamed.get(old);
+      const before = this.#instances.get(old);
+      const after = name ? next.#instances.get(name) : undefined;
+      if (!before) continue;
+      if (before.vmac?.name !== after?.vmac?.name) this.#log.warn(`(${name ?? old}) use_vmac changes take effect after a restart`);
+      const r = delta(before.rules, after?.rules ?? []);
+      const t = delta(before.routes, after?.routes ?? []);
+      this.#rules(`(${old}) virtual_rules`, r.gone, "delete");
+      this.#routes(`(${old}) virtual_routes`, t.gone, "delete");
+      if (!after || !name) continue;
+      this.#routes(`(${name}) virtual_routes`, t.added, "add");
+      this.#rules(`(${name}) virtual_rules`, r.added, "add");
+      masters.add(name);
+    }
+    if (this.#started) {
+      const r = delta(this.#installedStatic.rules, next.#staticRules);
+      const t = delta(this.#installedStatic.routes, next.#staticRoutes);
+      this.#rules("static_rules", r.gone, "delete");
+      this.#routes("static_routes", t.gone, "delete");
+      this.#installedStatic.routes = [...this.#installedStatic.routes.filter((x) => !t.gone.includes(x)), ...this.#routes("static_routes", t.added, "add")];
+      this.#installedStatic.rules = [...this.#installedStatic.rules.filter((x) => !r.gone.includes(x)), ...this.#rules("static_rules", r.added, "add")];
+    }
+    // VMAC plans stay as started; everything else follows the new configuration
+    for (const [name, p] of next.#instances) {
+      const old = [...renamed].find(([, n]) => n === name)?.[0];
+      const vmac = old ? this.#instances.get(old)?.vmac : undefined;
+      if (vmac) p.vmac = vmac;
+    }
+    this.#instances = next.#instances;
+    this.#staticRoutes = next.#staticRoutes;
+    this.#staticRules = next.#staticRules;
+    this.#masters = masters;
+    this.#syncNft();
   }
 
   // ---- MASTER -------------------------------------------------------------------------------

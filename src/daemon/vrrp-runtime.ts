@@ -192,21 +192,28 @@ export class VrrpRuntime {
     const fresh: Runner[] = [];
     const grouped = (name: string, m: Model) => Object.values(m.vrrp_sync_group).some((g) => ((g.group as string[] | undefined) ?? []).includes(name));
     this.#model = model;
+    const pairs: Array<[Runner, VrrpInstanceModel]> = [];
+    const news: VrrpInstanceModel[] = [];
     for (const m of model.vrrp_instance) {
       const key = this.#matchKey(m, addrs);
       const old = oldByKey.get(key);
       // a changed sync-group layout restarts the instances involved (their group state cannot carry over)
       if (old && !(groupsChanged && (this.#groupOf.has(old.model.name) || grouped(m.name, model)))) {
         oldByKey.delete(key);
-        this.#reconfigure(old, m, addrs, now);
-        keep.push(old);
-        summary.kept.push(m.name);
-      } else {
-        const r = this.#makeRunner(m, addrs);
-        if (r) {
-          fresh.push(r);
-          summary.added.push(m.name);
-        }
+        pairs.push([old, m]);
+      } else news.push(m);
+    }
+    this.#net.reload(model, new Map(pairs.map(([r, m]) => [r.model.name, m.name])));
+    for (const [old, m] of pairs) {
+      this.#reconfigure(old, m, addrs, now);
+      keep.push(old);
+      summary.kept.push(m.name);
+    }
+    for (const m of news) {
+      const r = this.#makeRunner(m, addrs);
+      if (r) {
+        fresh.push(r);
+        summary.added.push(m.name);
       }
     }
     for (const r of oldByKey.values()) {

@@ -95,3 +95,21 @@ describe("reload", () => {
     expect(t2.states).toContain("VI_1 DELETED");
   });
 });
+
+describe("reload of virtual routes", () => {
+  test("a MASTER's virtual_routes change by delta only: the kept route is never deleted", () => {
+    const routes = (list: string[]) => `virtual_routes {\n ${list.join("\n ")}\n }`;
+    const t = setup(inst("VI_1", 51, 150, ["192.0.2.100/24"], routes(["198.51.100.0/24 via 192.0.2.254 dev eth0"])));
+    expect(t.st("VI_1").state).toBe("MASTER");
+    expect(t.host.routes.size).toBe(1);
+    const mark = t.host.log.length;
+    t.rt.reload(model(inst("VI_1", 51, 150, ["192.0.2.100/24"], routes(["198.51.100.0/24 via 192.0.2.254 dev eth0", "203.0.113.0/24 via 192.0.2.254 dev eth0"]))));
+    const ops = t.host.log.slice(mark);
+    expect(ops.filter((l) => l.startsWith("delete"))).toEqual([]);
+    expect(ops.filter((l) => l.startsWith("add route")).length).toBe(1);
+    expect(t.host.routes.size).toBe(2);
+    t.rt.reload(model(inst("VI_1", 51, 150, ["192.0.2.100/24"], routes(["203.0.113.0/24 via 192.0.2.254 dev eth0"]))));
+    expect(t.host.routes.size).toBe(1);
+    expect([...t.host.routes][0]).toContain("203.0.113.0/24");
+  });
+});
