@@ -1,0 +1,285 @@
+/**
+ * Issue 4 on the wire with the compiled vipd (part 2): a sync group moves together (crash and
+ * a member's tracked interface); unicast across two L2 segments joined by a routing namespace
+ * (no multicast on the wire); the VMAC MAC as the source of adverts and GARPs; virtual_routes
+ * only on the master across a failover and back; the notify FIFO's ordered events read by a
+ * reader process; an alert email received by a real SMTP server (aiosmtpd) in the lab.
+ * Each test has its own lab and they run concurrently (advert_int 0.1, VRRPv3).
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { adverts, hasAddress, killAll, Proc, TestEnv, wallMs, waitFor, type Vipd, type WireFrame } from "./daemon.ts";
+import { addDummy, addVeth, instanceStatus, setLink, tempDir, waitStatus } from "./daemon-extra.ts";
+import { createLab, run } from "./lab.ts";
+
+const ROOT = process.getuid?.() === 0;
+const PYTHON = "/usr/bin/python3";
+const HAVE_AIOSMTPD = ROOT && existsSync(PYTHON) && Bun.spawnSync([PYTHON, "-c", "import aiosmtpd"]).exitCode === 0;
+const WAIT_MS = 8000;
+const dirs: string[] = [];
+
+afterAll(() => {
+  killAll();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function dir(tag: string): string {
+  const d = tempDir(tag);
+  dirs.push(d);
+  return d;
+}
+
+interface Inst {
+  name?: string;
+  ifname?: string;
+  vrid?: number;
+  priority: number;
+  vip: string;
+  extra?: string[];
+}
+
+/** One vrrp_instance block (state BACKUP, v3, advert_int 0.1). */
+function inst(i: Inst): string {
+  const ifname = i.ifname ?? "eth0";
+  return [
+    `vrrp_instance ${i.name ?? "VI_1"} {`,
+    "    state BACKUP",
+    `    interface ${ifname}`,
+    "    version 3",
+    `    virtual_router_id ${i.vrid ?? 51}`,
+    `    priority ${i.priority}`,
+    "    advert_int 0.1",
+    "    virtual_ipaddress {",
+    `        ${i.vip}`,
+    "    }",
+    ...(i.extra ?? []).map((l) => `    ${l}`),
+    "}",
+    "",
+  ].join("\n");
+}
+
+function globals(routerId: string, extra: string[] = []): string {
+  return ["global_defs {", `    router_id ${routerId}`, "    script_user root", ...extra.map((l) => `    ${l}`), "}", ""].join("\n");
+}
+
+function expectClean(v: Vipd): void {
+  expect(v.problemLines().filter((l) => /ERROR|WARNING|cannot/i.test(l))).toEqual([]);
+}
+
+const vrrpFrames = (frames: WireFrame[]) => adverts(frames);
+
+describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email (compiled vipd, netns)", () => {
+  test.concurrent("a sync group moves together: a member's tracked interface down → both FAULT and both move; a crash → both move", async () => {
+    const e = new TestEnv(createLab({ purpose: "vcsync", nodes: ["a", "b"], v4: "192.0.2.0/24" }));
+    try {
+      addVeth(e.ns("a"), "eth1", e.ns("b"), "eth1", "198.51.100.1/24", "198.51.100.2/24");
+      addDummy(e.ns("a"), "trk0");
+      const VIP1 = "192.0.2.100";
+      const VIP2 = "198.51.100.100";
+      const group = ["vrrp_sync_group G1 {", "    group {", "        VI_1", "        VI_2", "    }", "}", ""].join("\n");
+      const cfg = (prio: number, track: boolean) => globals(`r${prio}`) + group +
+        inst({ name: "VI_1", ifname: "eth0", vrid: 51, priority: prio, vip: `${VIP1}/24` }) +
+        inst({ name: "VI_2", ifname: "eth1", vrid: 52, priority: prio, vip: `${VIP2}/24`, extra: track ? ["track_interface {", "    trk0", "}"] : [] });
+      const A = e.vipd("a", cfg(200, true));
+      for (const n of ["VI_1", "VI_2"]) await waitStatus(A, "MASTER", WAIT_MS, n);
+      const B = e.vipd("b", cfg(100, false));
+      for (const n of ["VI_1", "VI_2"]) await waitStatus(B, "BACKUP", WAIT_MS, n);
+
+      // Only VI_2 tracks trk0; the group takes VI_1 to FAULT with it, and b takes both.
+      setLink(e.ns("a"), "trk0", false);
+      for (const n of ["VI_1", "VI_2"]) await waitStatus(A, "FAULT", WAIT_MS, n);
+      for (const n of ["VI_1", "VI_2"]) await waitStatus(B, "MASTER", WAIT_MS, n);
+      await waitFor(() => [VIP1, VIP2].every((v) => hasAddress(e.ns("b"), v) && !hasAddress(e.ns("a"), v)), 2000, "both VIPs on b only");
+
+      setLink(e.ns("a"), "trk0", true);
+      for (const n of ["VI_1", "VI_2"]) await waitStatus(A, "MASTER", WAIT_MS, n);
+      for (const n of ["VI_1", "VI_2"]) await waitStatus(B, "BACKUP", WAIT_MS, n);
+      await waitFor(() => [VIP1, VIP2].every((v) => hasAddress(e.ns("a"), v) && !hasAddress(e.ns("b"), v)), 2000, "both VIPs back on a");
+
+      const t0 = wallMs();
+      A.kill("SIGKILL");
+      await Promise.all(["VI_1", "VI_2"].map((n) => waitStatus(B, "MASTER", WAIT_MS, n)));
+      console.log(`sync group: b MASTER for both members ${(wallMs() - t0).toFixed(0)} ms after a was killed`);
+      expect([VIP1, VIP2].every((v) => hasAddress(e.ns("b"), v))).toBe(true);
+      expect(A.lines.some((l) => /G1/.test(l.line))).toBe(true); // the group logged its transition
+      expectClean(B);
+    } finally {
+      await e.close();
+    }
+  }, 40_000);
+
+  test.concurrent("unicast across two L2 segments joined by a routing namespace: election, failover, preemption; no multicast", async () => {
+    // a — r on 192.0.2.0/24, r — b on 198.51.100.0/24; r forwards.
+    const e1 = new TestEnv(createLab({ purpose: "vcuni1", nodes: ["a", "r"], v4: "192.0.2.0/24" }));
+    const e2 = new TestEnv(createLab({ purpose: "vcuni2", nodes: ["b", "r2"], v4: "198.51.100.0/24" }));
+    try {
+      const rNs = e1.ns("r");
+      // r2's end of the second segment moves into r, so r joins both.
+      run(["ip", "-n", e2.ns("r2"), "link", "set", "eth0", "netns", rNs, "name", "eth1"]);
+      run(["ip", "-n", rNs, "addr", "add", "198.51.100.2/24", "dev", "eth1"]);
+      run(["ip", "-n", rNs, "link", "set", "eth1", "up"]);
+      run(["ip", "netns", "exec", rNs, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+      run(["ip", "-n", e1.ns("a"), "route", "add", "default", "via", "192.0.2.2"]);
+      run(["ip", "-n", e2.ns("b"), "route", "add", "default", "via", "198.51.100.2"]);
+      expect(e1.lab.exec("a", ["ping", "-n", "-q", "-c", "1", "-W", "2", "198.51.100.1"], true).code).toBe(0);
+
+      const VIP = "203.0.113.10";
+      const uni = (src: string, peer: string) => [`unicast_src_ip ${src}`, "unicast_peer {", `    ${peer}`, "}"];
+      const capA = await e1.capture("a");
+      const capB = await e2.capture("b");
+      const A = e1.vipd("a", globals("ua") + inst({ priority: 200, vip: `${VIP}/32 dev eth0`, extra: uni("192.0.2.1", "198.51.100.1") }));
+      await waitStatus(A, "MASTER", WAIT_MS);
+      const B = e2.vipd("b", globals("ub") + inst({ priority: 100, vip: `${VIP}/32 dev eth0`, extra: uni("198.51.100.1", "192.0.2.1") }));
+      const sb = await waitStatus(B, "BACKUP", WAIT_MS);
+      await Bun.sleep(500);
+      expect(sb.masterAddress ?? (await instanceStatus(B))!.masterAddress).toBe("192.0.2.1");
+      expect(hasAddress(e1.ns("a"), VIP)).toBe(true);
+      expect(hasAddress(e2.ns("b"), VIP)).toBe(false);
+
+      // crash a: b takes over; a restarted preempts back
+      const t0 = wallMs();
+      A.kill("SIGKILL");
+      await waitStatus(B, "MASTER", WAIT_MS);
+      const took = wallMs() - t0;
+      await A.exited;
+      run(["ip", "-n", e1.ns("a"), "addr", "del", `${VIP}/32`, "dev", "eth0"], true); // left by the crash
+      const A2 = e1.vipd("a", globals("ua") + inst({ priority: 200, vip: `${VIP}/32 dev eth0`, extra: uni("192.0.2.1", "198.51.100.1") }));
+      await waitStatus(A2, "MASTER", WAIT_MS);
+      await waitStatus(B, "BACKUP", WAIT_MS);
+      console.log(`unicast through a router: b MASTER ${took.toFixed(0)} ms after a was SIGKILLed`);
+
+      const fa = vrrpFrames(capA.frames());
+      const fb = vrrpFrames(capB.frames());
+      // Adverts from both sides crossed the router (TTL 254 on arrival) and nothing went to 224.0.0.18.
+      expect(fa.some((f) => f.src === "192.0.2.1" && f.dst === "198.51.100.1" && f.ttl === 255)).toBe(true);
+      expect(fb.some((f) => f.src === "192.0.2.1" && f.dst === "198.51.100.1" && f.ttl === 254)).toBe(true);
+      expect(fb.some((f) => f.src === "198.51.100.1" && f.dst === "192.0.2.1" && f.advert.priority === 100)).toBe(true);
+      expect(fa.some((f) => f.src === "198.51.100.1" && f.ttl === 254)).toBe(true);
+      expect([...fa, ...fb].filter((f) => f.dst.startsWith("224."))).toEqual([]);
+      for (const v of [A2, B]) {
+        const s = (await instanceStatus(v))!;
+        expect(s.stats.ip_ttl_err ?? 0).toBe(0);
+        expect(s.stats.unicast_src_err ?? 0).toBe(0);
+      }
+      expectClean(B);
+      expectClean(A2);
+    } finally {
+      await e1.close();
+      await e2.close();
+    }
+  }, 40_000);
+
+  test.concurrent("VMAC: adverts and GARPs from 00:00:5e:00:01:33 on the wire; virtual_routes only on the master, across a failover and back", async () => {
+    const e = new TestEnv(createLab({ purpose: "vcvmac", nodes: ["a", "b", "c"], v4: "192.0.2.0/24" }));
+    try {
+      const VIP = "192.0.2.100";
+      const cfg = (prio: number) => globals(`r${prio}`) + inst({
+        priority: prio, vip: `${VIP}/24`,
+        extra: ["use_vmac", "virtual_routes {", "    198.51.100.0/24 via 192.0.2.254", "    203.0.113.0/24 via 192.0.2.254 table 100", "}"],
+      });
+      interface IpRoute { dst: string; gateway?: string; table?: string; protocol?: string }
+      const ours = (node: string): string[] => {
+        const j = JSON.parse(e.lab.exec(node, ["ip", "-j", "route", "show", "table", "all"]).stdout || "[]") as IpRoute[];
+        return j.filter((r) => r.gateway === "192.0.2.254").map((r) => `${r.dst}${r.table ? `@${r.table}` : ""}`).sort();
+      };
+      const both = ["198.51.100.0/24", "203.0.113.0/24@100"];
+      const cap = await e.capture("c"); // the pcap keeps the Ethernet header (what tcpdump -e shows)
+      const A = e.vipd("a", cfg(200));
+      await waitStatus(A, "MASTER", WAIT_MS);
+      const B = e.vipd("b", cfg(100));
+      await waitStatus(B, "BACKUP", WAIT_MS);
+      expect(ours("a")).toEqual(both);
+      expect(ours("b")).toEqual([]);
+
+      // graceful stop of a: b takes the routes
+      const t0 = wallMs();
+      expect(await A.stop()).toBe(0);
+      await waitStatus(B, "MASTER", WAIT_MS);
+      const took = wallMs() - t0;
+      await waitFor(() => JSON.stringify(ours("b")) === JSON.stringify(both), 2000, "routes on b");
+      expect(ours("a")).toEqual([]);
+
+      // a returns and preempts: the routes go back
+      const A2 = e.vipd("a", cfg(200), { dir: A.dir });
+      await waitStatus(A2, "MASTER", WAIT_MS);
+      await waitStatus(B, "BACKUP", WAIT_MS);
+      await waitFor(() => JSON.stringify(ours("a")) === JSON.stringify(both) && ours("b").length === 0, 2000, "routes back on a only");
+      console.log(`VMAC + routes: b MASTER ${took.toFixed(0)} ms after a's graceful stop`);
+
+      const frames = cap.frames();
+      const vmac = "00:00:5e:00:01:33";
+      const ads = adverts(frames, 51).filter((f) => f.advert.priority > 0);
+      expect(ads.length).toBeGreaterThan(10);
+      expect([...new Set(ads.map((f) => f.srcMac))]).toEqual([vmac]);
+      const garps = frames.filter((f) => f.kind === "arp" && f.arp.senderIp === VIP);
+      expect(garps.length).toBeGreaterThanOrEqual(2);
+      expect([...new Set(garps.map((f) => f.srcMac))]).toEqual([vmac]);
+      // both a and b sent from the VMAC MAC (the same one)
+      expect(new Set(ads.map((f) => f.src))).toEqual(new Set(["192.0.2.1", "192.0.2.2"]));
+      expectClean(A2);
+      expectClean(B);
+    } finally {
+      await e.close();
+    }
+  }, 40_000);
+
+  test.concurrent("the notify FIFO shows the ordered events to a reader: BACKUP, MASTER, BACKUP (preempted), STOP", async () => {
+    const e = new TestEnv(createLab({ purpose: "vcfifo", nodes: ["a", "b"], v4: "192.0.2.0/24" }));
+    const d = dir("fifo");
+    let reader: Proc | undefined;
+    try {
+      const fifo = join(d, "vrrp.fifo");
+      const VIP = "192.0.2.100";
+      const A = e.vipd("a", globals("fa", [`notify_fifo ${fifo}`]) + inst({ priority: 100, vip: `${VIP}/24` }));
+      await waitFor(() => existsSync(fifo), WAIT_MS, "the FIFO to be created");
+      reader = new Proc("fifo reader", ["cat", fifo]);
+      await waitStatus(A, "MASTER", WAIT_MS);
+      const B = e.vipd("b", globals("fb") + inst({ priority: 200, vip: `${VIP}/24` }));
+      await waitStatus(B, "MASTER", WAIT_MS);
+      await waitStatus(A, "BACKUP", WAIT_MS);
+      expect(await A.stop()).toBe(0);
+      const want = ['INSTANCE "VI_1" BACKUP 100', 'INSTANCE "VI_1" MASTER 100', 'INSTANCE "VI_1" BACKUP 100', 'INSTANCE "VI_1" STOP 100'];
+      const got = await waitFor(() => {
+        const lines = reader!.lines.map((l) => l.line);
+        return lines.length >= want.length ? lines : undefined;
+      }, 3000, () => `FIFO lines (so far: ${JSON.stringify(reader!.text)})`);
+      expect(got).toEqual(want);
+    } finally {
+      await reader?.stop("SIGKILL", 1000);
+      await e.close();
+    }
+  }, 40_000);
+
+  test.concurrent.skipIf(!HAVE_AIOSMTPD)("smtp_alert: the MASTER transition arrives as an email at a real SMTP server in the lab", async () => {
+    const e = new TestEnv(createLab({ purpose: "vcmail", nodes: ["mail", "a"], v4: "192.0.2.0/24" }));
+    const d = dir("mail");
+    const maildir = join(d, "maildir");
+    let server: Proc | undefined;
+    try {
+      const mailIp = e.lab.node("mail").v4!;
+      server = new Proc("aiosmtpd", ["ip", "netns", "exec", e.ns("mail"), PYTHON, "-m", "aiosmtpd", "-n", "-l", `${mailIp}:25`, "-c", "aiosmtpd.handlers.Mailbox", maildir]);
+      await waitFor(() => {
+        if (!server!.running) throw new Error(`aiosmtpd exited: ${server!.text}`);
+        return run(["ip", "netns", "exec", e.ns("mail"), "ss", "-Htln", "sport = :25"], true).stdout.includes(`${mailIp}:25`);
+      }, 10_000, "aiosmtpd to listen");
+      const A = e.vipd("a", globals("lb-a", [
+        "notification_email {", "    ops@vipd.test", "}", "notification_email_from vipd@lb-a.vipd.test", `smtp_server ${mailIp} 25`, "smtp_connect_timeout 5",
+      ]) + inst({ priority: 100, vip: "192.0.2.100/24", extra: ["smtp_alert"] }));
+      await waitStatus(A, "MASTER", WAIT_MS);
+      const mails = () => ["new", "cur"].flatMap((s) => {
+        const p = join(maildir, s);
+        return existsSync(p) ? readdirSync(p).map((f) => readFileSync(join(p, f), "utf8")) : [];
+      });
+      const subject = "[lb-a] VRRP Instance VI_1 - Entering MASTER state";
+      const m = await waitFor(() => mails().find((x) => x.includes(`Subject: ${subject}`)), 8000, () => `the MASTER email (have ${mails().length}: ${mails().map((x) => /Subject: .*/.exec(x)?.[0]).join("; ")})`);
+      expect(m).toContain("X-MailFrom: vipd@lb-a.vipd.test");
+      expect(m).toContain("X-RcptTo: ops@vipd.test");
+      expect(m).toContain("=> VRRP Instance is now owning VRRP VIPs <=");
+      expectClean(A);
+    } finally {
+      await server?.stop("SIGTERM", 2000);
+      await e.close();
+    }
+  }, 40_000);
+});
