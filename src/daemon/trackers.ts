@@ -33,6 +33,8 @@ interface ScriptTracker {
   up: boolean | undefined;
   timer: unknown;
   lastExit?: number | null;
+  /** A run is in progress (keepalived's script state "running"). */
+  running?: boolean;
 }
 
 interface FileTracker {
@@ -56,6 +58,15 @@ export function trackedNames(model: Model): Record<TrackKind, Set<string>> {
   for (const i of model.vrrp_instance) add(i.doc);
   for (const g of Object.values(model.vrrp_sync_group)) add(g);
   return out;
+}
+
+/** A read-only view of the tracked objects, for metrics and status. */
+export interface TrackerSnapshot {
+  /** vrrp_scripts: `up` is undefined until the first result (keepalived's INIT). */
+  scripts: Array<{ name: string; up: boolean | undefined; running: boolean }>;
+  interfaces: Array<{ name: string; up: boolean }>;
+  files: Array<{ name: string; value: number | undefined }>;
+  processes: Array<{ name: string; up: boolean }>;
 }
 
 export class TrackerHub {
@@ -98,6 +109,16 @@ export class TrackerHub {
       case "bfd":
         return {}; // BFD is not implemented: unknown
     }
+  }
+
+  /** The current state of every tracked object (copies; changing them changes nothing). */
+  snapshot(): TrackerSnapshot {
+    return {
+      scripts: [...this.#scripts.values()].map((t) => ({ name: t.name, up: t.up, running: t.running === true })),
+      interfaces: [...this.#links].map(([name, up]) => ({ name, up })),
+      files: [...this.#files.values()].map((f) => ({ name: f.name, value: f.value })),
+      processes: [...this.#processes].map(([name, up]) => ({ name, up })),
+    };
   }
 
   /** Default weight and reverse of a tracked object (the block's own `weight` keyword). */
@@ -235,7 +256,9 @@ export class TrackerHub {
       this.log.warn(`VRRP_Script(${t.name}) previous run still active after ${Math.round(this.host.now() - started + t.intervalMs)} ms; skipping this run`);
       return;
     }
+    t.running = true;
     void r.then((res) => {
+      t.running = false;
       if (res.timedOut) this.log.warn(`VRRP_Script(${t.name}) timed out after ${Math.round(res.durationMs)} ms`);
       this.#result(t, res.ok, res.exitCode);
     });
