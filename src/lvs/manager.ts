@@ -246,8 +246,8 @@ class Manager implements LvsManager {
     for (const w of this.desired.warnings) this.deps.log.warn(w);
     if (this.desired.globals.flush) this.exec([{ op: "flush" }], "lvs_flush");
     this.applyTimeouts();
-    this.initSuspension();
     this.handle(this.lifecycle.start(this.now()));
+    this.initSuspension();
     this.reconcile();
     this.applySyncDaemons();
     this.armRepair();
