@@ -6,25 +6,29 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { formatDiagnostic } from "../config/diagnostics.ts";
 import { loadConfig } from "../config/load.ts";
-import { consoleLogger, type Logger } from "../daemon/logger.ts";
+import type { Logger } from "../daemon/logger.ts";
 import { VrrpRuntime } from "../daemon/vrrp-runtime.ts";
 import { versionLine } from "../version.ts";
 import { configOptions, configPath, parseCommandArgs } from "./config-args.ts";
+import { LOG_USAGE, logOptions, loggerFromOptions } from "./log-options.ts";
 
 export const DEFAULT_PID_FILE = "/run/vipd.pid";
 
-const USAGE = "[-f FILE] [--config-id ID] [--pid-file P] [--control PATH] [--log-console] [--log-detail]";
+const USAGE = "[-f FILE] [--config-id ID] [--pid-file P] [--control PATH] " + LOG_USAGE;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseCommandArgs("run", argv, {
     ...configOptions,
     "pid-file": { type: "string", short: "p" },
     control: { type: "string" },
-    "log-console": { type: "boolean", short: "l" },
-    "log-detail": { type: "boolean", short: "D" },
+    ...logOptions,
   }, USAGE);
   if (typeof args === "number") return args;
-  const log = consoleLogger({ detail: args.values["log-detail"] === true });
+  const log = await loggerFromOptions(args.values);
+  if (typeof log === "string") {
+    process.stderr.write(`vipd run: ${log}\nusage: vipd run ${USAGE}\n`);
+    return 2;
+  }
   const path = configPath(args.values);
   const loaded = loadConfig(path, { configId: args.values["config-id"] as string | undefined });
   for (const d of loaded.diagnostics.items) {
@@ -55,10 +59,14 @@ export async function main(argv: string[]): Promise<number> {
   const { VrrpEvents } = await import("../daemon/vrrp-events.ts");
   const events = new VrrpEvents(loaded.model, log);
   const { TrackerHub } = await import("../daemon/trackers.ts");
+  const lvs = await startLvs(loaded.model, log, events);
   const runtime = new VrrpRuntime(loaded.model, host, log, {
     version: versionLine(),
     configFile: path,
-    onStateChange: (inst, state, prio) => events.instance(inst, state, prio),
+    onStateChange: (inst, state, prio) => {
+      events.instance(inst, state, prio);
+      lvs?.vrrpState(inst.name, state);
+    },
     onMasterRxLowerPri: (inst, prio) => events.masterRxLowerPri(inst, prio),
     onPriorityChange: (inst, state, prio) => events.priorityChange(inst, state, prio),
     trackers: new TrackerHub(loaded.model, host, log, undefined, host.fdWatcher),
@@ -73,6 +81,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   writePid(pidFile, log);
   const configId = args.values["config-id"] as string | undefined;
+  let model = loaded.model;
   /** Reload: a config that fails validation is rejected and the running one kept. */
   const reload = (): { ok: boolean; message: string } => {
     const next = loadConfig(path, { configId });
@@ -85,13 +94,19 @@ export async function main(argv: string[]): Promise<number> {
     }
     for (const d of next.diagnostics.warnings) log.warn(formatDiagnostic(d));
     const t0 = performance.now();
+    model = next.model;
     events.reconfigure(next.model);
     const s = runtime.reload(next.model);
+    lvs?.reload(next.model);
     const message = `Reloaded ${path} in ${(performance.now() - t0).toFixed(1)} ms: ${s.kept.length} kept, ${s.added.length} added, ${s.removed.length} removed`;
     log.info(message);
     return { ok: true, message };
   };
-  const control = await startControl(controlPath, runtime, log, reload);
+  const status = { status: () => ({ ...runtime.status(), ...(lvs ? { lvs: lvs.status() } : {}) }) };
+  const control = await startControl(controlPath, status, log, reload);
+
+  const { startService } = await import("../daemon/service.ts");
+  const service = await startService({ status: () => runtime.status(), model: () => model, log, fdWatcher: host.fdWatcher });
 
   return await new Promise<number>((resolve) => {
     let stopping = false;
@@ -99,19 +114,24 @@ export async function main(argv: string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       log.info(`Stopping (${sig})`);
+      service.stopping();
       runtime.stop();
+      await lvs?.stop();
       await events.close();
       control?.close();
       host.close();
       rmSync(pidFile, { force: true });
       log.info("Stopped");
+      service.close();
+      log.close?.();
       resolve(0);
     };
     process.on("SIGTERM", () => void stop("SIGTERM"));
     process.on("SIGINT", () => void stop("SIGINT"));
     process.on("SIGHUP", () => {
       log.info("Reloading (SIGHUP)");
-      reload();
+      service.reloading();
+      service.reloaded(reload().message);
     });
   });
 }
@@ -125,7 +145,17 @@ function writePid(path: string, log: Logger): void {
   }
 }
 
-async function startControl(path: string, runtime: VrrpRuntime, log: Logger, reload: () => { ok: boolean; message: string }): Promise<{ close(): void } | undefined> {
+/** The LVS manager when the config has virtual servers (IPVS unavailable: one log line, VRRP runs on). */
+async function startLvs(model: import("../config/model.ts").Model, log: Logger, events: import("../daemon/vrrp-events.ts").VrrpEvents) {
+  if (!model.virtual_server.length) return undefined;
+  const { createLvsManager } = await import("../lvs/manager.ts");
+  const { Ipvs } = await import("../../ffi/ipvs.ts");
+  const lvs = createLvsManager(model, { log, openIpvs: () => Ipvs.open(), fifo: events.fifos, mail: (e) => events.mail(e) });
+  lvs.start();
+  return lvs;
+}
+
+async function startControl(path: string, runtime: import("../daemon/status-types.ts").StatusProvider, log: Logger, reload: () => { ok: boolean; message: string }): Promise<{ close(): void } | undefined> {
   try {
     const { startControlServer, statusHandlers } = await import("../daemon/control-server.ts");
     const handlers = {

@@ -45,6 +45,8 @@ export interface DaemonStatus {
   startedAt: number;
   routerId: string;
   instances: VrrpInstanceStatus[];
+  /** Virtual and real servers (absent when the config has no LVS). */
+  lvs?: import("../lvs/manager.ts").LvsStatus;
   /** Optional global fields of keepalived's JSON v2 dump (`track_process`: an array of objects). */
   extra?: Record<string, unknown>;
 }

@@ -9,7 +9,7 @@ import { fifoSpecsFromGlobal, NotifyFifos } from "./fifo.ts";
 import type { Logger } from "./logger.ts";
 import { createNotifier, type VrrpNotifier } from "./notify.ts";
 import { defaultScriptIdentity, lookupIdentity, prepareScript, ScriptRunner } from "./scripts.ts";
-import { SmtpQueue, smtpSettingsFromGlobal } from "./smtp.ts";
+import { type Email, SmtpQueue, smtpSettingsFromGlobal } from "./smtp.ts";
 
 export type InstanceState = "MASTER" | "BACKUP" | "FAULT" | "STOP" | "DELETED";
 
@@ -92,6 +92,16 @@ export class VrrpEvents {
     const own = this.model.vrrp_sync_group[name]?.smtp_alert as boolean | undefined;
     const email = this.#alerts.onState("group", name, state, vrrpAlertEnabled(own, this.#alertGlobals));
     if (email) this.#smtp?.enqueue(email);
+  }
+
+  /** The notify FIFOs (the LVS manager writes its VS/RS lines there too). */
+  get fifos(): NotifyFifos {
+    return this.#fifos;
+  }
+
+  /** Queues an alert email (LVS alerts go through the same queue). */
+  mail(email: Email): void {
+    this.#smtp?.enqueue(email);
   }
 
   /** At exit: bounded wait for STOP notifies, mails flushed briefly, FIFOs closed. */
