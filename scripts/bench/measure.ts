@@ -73,12 +73,12 @@ export function pingReplies(stdout: string): number[] {
   return out;
 }
 
-/** The client's outage: the longest gap between consecutive replies after `fromT` − 1 s (ms). */
+/** The client's outage: the longest gap between consecutive replies that ends after `fromT` (ms). */
 export function pingOutage(replies: number[], fromT: number): { outageMs: number; before: number; after: number } | null {
   let best = -1;
   let at = -1;
   for (let i = 1; i < replies.length; i++) {
-    if (replies[i]! < fromT - 1) continue;
+    if (replies[i]! <= fromT) continue;
     const gap = replies[i]! - replies[i - 1]!;
     if (gap > best) {
       best = gap;
