@@ -14,13 +14,15 @@ import { LOG_USAGE, logOptions, loggerFromOptions } from "./log-options.ts";
 
 export const DEFAULT_PID_FILE = "/run/vipd.pid";
 
-const USAGE = "[-f FILE] [--config-id ID] [--pid-file P] [--control PATH] " + LOG_USAGE;
+const USAGE = "[-f FILE] [--config-id ID] [--pid-file P] [--control PATH] [--metrics ADDR:PORT] [--dry-run] " + LOG_USAGE;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseCommandArgs("run", argv, {
     ...configOptions,
     "pid-file": { type: "string", short: "p" },
     control: { type: "string" },
+    metrics: { type: "string" },
+    "dry-run": { type: "boolean" },
     ...logOptions,
   }, USAGE);
   if (typeof args === "number") return args;
@@ -41,6 +43,8 @@ export async function main(argv: string[]): Promise<number> {
     log.error("configuration cannot run; not starting");
     return 2;
   }
+  // --dry-run: print what start would change, change nothing (src/cli/dry-run.ts)
+  if (args.values["dry-run"] === true) return await (await import("./dry-run.ts")).dryRun(loaded.model, path, log);
   log.info(`Starting ${versionLine()} with ${path}`);
 
   // Imported here so `vipd check` and friends never load bun:ffi.
@@ -59,17 +63,21 @@ export async function main(argv: string[]): Promise<number> {
   const { VrrpEvents } = await import("../daemon/vrrp-events.ts");
   const events = new VrrpEvents(loaded.model, log);
   const { TrackerHub } = await import("../daemon/trackers.ts");
+  const trackers = new TrackerHub(loaded.model, host, log, undefined, host.fdWatcher);
+  const { VipdCounters } = await import("../daemon/metrics.ts");
+  const counters = new VipdCounters();
   const lvs = await startLvs(loaded.model, log, events);
   const runtime = new VrrpRuntime(loaded.model, host, log, {
     version: versionLine(),
     configFile: path,
     onStateChange: (inst, state, prio) => {
+      counters.transition(inst.name, state);
       events.instance(inst, state, prio);
       lvs?.vrrpState(inst.name, state);
     },
     onMasterRxLowerPri: (inst, prio) => events.masterRxLowerPri(inst, prio),
     onPriorityChange: (inst, state, prio) => events.priorityChange(inst, state, prio),
-    trackers: new TrackerHub(loaded.model, host, log, undefined, host.fdWatcher),
+    trackers,
     onGroupStateChange: (group, state) => events.group(group, state),
   });
   try {
@@ -78,6 +86,17 @@ export async function main(argv: string[]): Promise<number> {
     log.error(`cannot start: ${(e as Error).message}`);
     host.close();
     return 1;
+  }
+  let metrics: { stop(): void } | undefined;
+  if (typeof args.values.metrics === "string") {
+    try {
+      const { startDaemonMetrics } = await import("../daemon/metrics-server.ts");
+      const m = startDaemonMetrics(args.values.metrics, { status: () => runtime.status(), trackers: () => trackers.snapshot(), counters, ...(lvs ? { lvs } : {}) });
+      metrics = m;
+      log.info(`Serving metrics on http://${m.hostname.includes(":") ? `[${m.hostname}]` : m.hostname}:${m.port}/metrics`);
+    } catch (e) {
+      log.error((e as Error).message);
+    }
   }
   writePid(pidFile, log);
   const configId = args.values["config-id"] as string | undefined;
@@ -89,6 +108,7 @@ export async function main(argv: string[]): Promise<number> {
     if (next.missing || errors.length) {
       for (const d of errors) log.error(formatDiagnostic(d));
       const message = `reload rejected: ${errors.length} error(s) in ${path}; still running the previous configuration`;
+      counters.reload(false, 0, Date.now() / 1000);
       log.error(message);
       return { ok: false, message };
     }
@@ -98,6 +118,7 @@ export async function main(argv: string[]): Promise<number> {
     events.reconfigure(next.model);
     const s = runtime.reload(next.model);
     lvs?.reload(next.model);
+    counters.reload(true, (performance.now() - t0) / 1000, Date.now() / 1000);
     const message = `Reloaded ${path} in ${(performance.now() - t0).toFixed(1)} ms: ${s.kept.length} kept, ${s.added.length} added, ${s.removed.length} removed`;
     log.info(message);
     return { ok: true, message };
@@ -119,6 +140,7 @@ export async function main(argv: string[]): Promise<number> {
       await lvs?.stop();
       await events.close();
       control?.close();
+      metrics?.stop();
       host.close();
       rmSync(pidFile, { force: true });
       log.info("Stopped");
