@@ -1,10 +1,14 @@
 // vipd's entry point: `vipd <command> [args]`, dispatched through the command registry.
 
+import { basename } from "node:path";
 import { commands, usageText } from "./cli/registry.ts";
 
 /** Runs one command line and returns its exit code; internal errors become exit 1. */
 async function dispatch(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
+  // A `keepalived` symlink to vipd, or `vipd keepalived ...`: keepalived's command line.
+  if (basename(process.argv0) === "keepalived") return await (await import("./cli/keepalived-compat.ts")).main(argv);
+  if (first === "keepalived") return await (await import("./cli/keepalived-compat.ts")).main(rest);
   if (first === undefined) {
     process.stderr.write(usageText());
     return 2;
