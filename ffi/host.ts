@@ -46,7 +46,8 @@ export class RealHost implements Host {
   // The daemon logs nft's absence itself (once, through its logger).
   #nft = new Nft({ warn: () => {} });
 
-  constructor(watcher: FdWatcher = createFdWatcher()) {
+  // The backstop drain only covers coalesced SIGIOs; 1 s halves idle wake-ups (platform.md §1).
+  constructor(watcher: FdWatcher = createFdWatcher({ backstopMs: 1000 })) {
     this.#watcher = watcher;
   }
 
