@@ -151,20 +151,24 @@ export class TrackerHub {
     this.model = model;
     const names = trackedNames(model);
     const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    // weight only matters to the instances (read through defaults()): a weight change keeps the
+    // tracker and its state, so the new weight applies at once, with no "not yet reported" gap
+    const sameDef = (a: Doc | undefined, b: Doc | undefined) => same(a && { ...a, weight: undefined }, b && { ...b, weight: undefined });
     for (const [name, t] of this.#scripts) {
-      if (names.script.has(name) && same(old.vrrp_script[name], model.vrrp_script[name])) continue;
+      if (names.script.has(name) && sameDef(old.vrrp_script[name], model.vrrp_script[name])) continue;
       this.host.clearTimer(t.timer);
       this.#scripts.delete(name);
     }
     for (const name of names.script) if (!this.#scripts.has(name)) this.#startScript(name);
     for (const [name, f] of this.#files) {
-      if (names.file.has(name) && same(old.track_file[name], model.track_file[name])) continue;
+      if (names.file.has(name) && sameDef(old.track_file[name], model.track_file[name])) continue;
       f.watcher?.close();
       this.host.clearTimer(f.poll);
       this.#files.delete(name);
     }
     for (const name of names.file) if (!this.#files.has(name) && model.track_file[name]) this.#startFile(name, model.track_file[name]!);
-    if (!same(old.vrrp_track_process, model.vrrp_track_process) || !same([...trackedNames(old).process], [...names.process])) {
+    const procDefs = (m: Model) => Object.fromEntries(Object.entries(m.vrrp_track_process).map(([k, d]) => [k, { ...d, weight: undefined }]));
+    if (!same(procDefs(old), procDefs(model)) || !same([...trackedNames(old).process], [...names.process])) {
       this.#procs?.close();
       this.#procs = undefined;
       this.#startProcesses(names.process);

@@ -230,8 +230,10 @@ export class VrrpRuntime {
     else this.#byName = new Map(this.#runners.map((r) => [r.model.name, r]));
     this.#opts.trackers?.reload(model);
     for (const r of keep) {
+      // an instance whose tracking was removed must drop its old faults and weights too
+      const wasTracked = r.tracks.length > 0 || r.trackFaults.size > 0;
       r.tracks = this.#tracksOf(r.model);
-      this.#retrack(r);
+      this.#retrack(r, wasTracked);
     }
     this.#startRunners(fresh, now);
     return summary;
@@ -483,19 +485,22 @@ export class VrrpRuntime {
     return out;
   }
 
-  /** Recomputes an instance's total priority and tracking faults from its tracked objects. */
-  #retrack(r: Runner, apply = true): void {
+  /**
+   * Recomputes an instance's total priority and tracking faults from its tracked objects
+   * (`force`: even when it tracks nothing now, to undo what its former trackers did).
+   */
+  #retrack(r: Runner, force = false): void {
     const hub = this.#opts.trackers;
-    if (!hub || !r.tracks.length) return;
+    if (!hub || (!r.tracks.length && !force)) return;
     const states: TrackedState[] = r.tracks.map((t) => ({ label: `${t.kind} ${t.name}`, weight: t.weight, reverse: t.reverse, ...hub.get(t.kind, t.name) }));
     const outcome = trackOutcome(r.model.priority, states);
     this.#exec(r, (f, now) => f.setTotalPriority(now, outcome.total), (g, now, name) => g.setTotalPriority(now, name, outcome.total));
     const next = new Set(outcome.faults);
     const old = r.trackFaults;
     r.trackFaults = next;
-    for (const f of old) if (!next.has(f)) this.#setFault(r, f, false);
+    // new reasons first: swapping one reason for another must not leave FAULT for a moment
     for (const f of next) if (!old.has(f)) this.#setFault(r, f, true);
-    void apply;
+    for (const f of old) if (!next.has(f)) this.#setFault(r, f, false);
   }
 
   #setFault(r: Runner, reason: string, on: boolean): void {
