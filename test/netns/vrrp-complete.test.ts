@@ -148,6 +148,52 @@ describe.skipIf(!ROOT)("issue 4 trackers on the wire (compiled vipd, netns)", ()
     }
   }, 40_000);
 
+  test.concurrent("reload re-tracks: a new weight takes effect, and removing a failing weight-0 script clears its FAULT", async () => {
+    const e = pair("vcrtrk");
+    const d = dir("rtrk");
+    try {
+      const fail = `${d}/fail`;
+      const check = shellScript(`${d}/check.sh`, `[ ! -e ${fail} ]`);
+      const script = (weight: number) => [`vrrp_script chk {`, `    script "${check}"`, "    interval 0.2", `    weight ${weight}`, "}"];
+      const cfgA = (weight: number | undefined) => conf({ priority: 150, top: weight === undefined ? [] : script(weight), inst: weight === undefined ? [] : ["track_script {", "    chk", "}"] });
+      writeFileSync(fail, "");
+      const A = e.vipd("a", cfgA(-100)); // failing from the start: 50
+      const B = e.vipd("b", conf({ priority: 100 }));
+      await waitStatus(B, "MASTER", WAIT_MS);
+      const s0 = await waitStatus(A, "BACKUP", WAIT_MS);
+      expect(s0.effectivePriority).toBe(50);
+
+      // weight -100 → -10 by reload: 140 > 100, a preempts although the script still fails
+      const l1 = A.lines.length;
+      writeFileSync(A.configPath, cfgA(-10));
+      A.kill("SIGHUP");
+      await waitStatus(A, "MASTER", WAIT_MS);
+      expect((await instanceStatus(A))!.effectivePriority).toBe(140);
+      // straight from 50 to 140: the script kept its state (no "not yet reported" 150 in between)
+      expect(A.lines.slice(l1).filter((l) => /Changing effective priority/.test(l.line)).map((l) => l.line.replace(/^.*\(VI_1\) /, ""))).toEqual(["Changing effective priority from 50 to 140"]);
+
+      // weight 0 by reload: FAULT, entered once (no FAULT → BACKUP → FAULT flap)
+      const l2 = A.lines.length;
+      writeFileSync(A.configPath, cfgA(0));
+      A.kill("SIGHUP");
+      await waitStatus(A, "FAULT", WAIT_MS);
+      await waitStatus(B, "MASTER", WAIT_MS);
+      await Bun.sleep(500);
+      expect(A.lines.slice(l2).filter((l) => /Entering/.test(l.line)).map((l) => l.line.replace(/^.*\(VI_1\) /, ""))).toEqual(["Entering FAULT STATE"]);
+
+      // the script removed from the config: nothing is tracked any more, so no fault and full priority
+      writeFileSync(A.configPath, cfgA(undefined));
+      A.kill("SIGHUP");
+      const s = await waitStatus(A, "MASTER", WAIT_MS);
+      expect(s.faults).toEqual([]);
+      expect(s.effectivePriority).toBe(150);
+      await waitStatus(B, "BACKUP", WAIT_MS);
+      expect(A.lines.filter((l) => /Reloaded .* 1 kept, 0 added, 0 removed/.test(l.line)).length).toBe(3);
+    } finally {
+      await e.close();
+    }
+  }, 40_000);
+
   test.concurrent("a hung script (sleep 1000, timeout 1) is killed at its timeout; adverts stay on time while it hangs", async () => {
     const e = pair("vchang");
     const d = dir("hang");
