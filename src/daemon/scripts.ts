@@ -325,6 +325,11 @@ const lingering = new Set<{ cancel(): void }>();
  * Stops reading pipes that outlived their scripts (they keep the process alive); for daemon
  * exit. Returns how many were released.
  */
+/** How many pipes of finished scripts are still being drained. */
+export function lingeringPipeCount(): number {
+  return lingering.size;
+}
+
 export function releaseLingeringPipes(): number {
   const n = lingering.size;
   for (const e of lingering) e.cancel();
