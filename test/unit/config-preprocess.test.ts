@@ -652,7 +652,7 @@ describe("robustness", () => {
     expect(r.diagnostics).toEqual([]);
     expect(r.statements).toHaveLength(1002);
     expect(r.statements[1001].children).toHaveLength(1004);
-    expect(ms).toBeLessThan(500);
+    expect(ms).toBeLessThan(2000); // ~150 ms warm here; generous for a loaded CI machine
   });
 });
 

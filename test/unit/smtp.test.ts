@@ -360,7 +360,7 @@ describe("SmtpQueue", () => {
     const q = new SmtpQueue(settings(srv.port), log);
     const t0 = performance.now();
     for (let i = 0; i < 4; i++) expect(q.enqueue({ subject: `n${i}`, body: "b" })).toBe(true);
-    expect(performance.now() - t0).toBeLessThan(50); // 4 emails × 7 replies × 20 ms take ~560 ms
+    expect(performance.now() - t0).toBeLessThan(300); // 4 emails × 7 replies × 20 ms take ~560 ms
     expect(await q.idle(5000)).toBe(true);
     expect(q.sent).toBe(4);
     expect(srv.maxConcurrent).toBe(1);
