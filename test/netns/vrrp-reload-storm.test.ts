@@ -4,10 +4,12 @@
  * and `vipd reload` alternately) spread over the ping run. It must show zero state
  * transitions (status become_master/release_master unchanged, no "Entering" line), zero VIP
  * removals (`ip monitor address` in the master's namespace sees no Deleted line) and no lost
- * ping. Then one reload that changes only another instance leaves the first untouched.
+ * ping; the instances track a weight-0 script, a file and their interface, and the notify FIFO
+ * sees no event. Then one reload that changes only another instance leaves the first untouched.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { hasAddress, killAll, Proc, signalPid, TestEnv, waitFor, type Vipd } from "./daemon.ts";
 import { instanceStatus, vipdReload, waitStatus } from "./daemon-extra.ts";
 import { createLab } from "./lab.ts";
@@ -34,14 +36,34 @@ function inst(name: string, vrid: number, prio: number, vip: string): string {
     "    virtual_routes {",
     `        198.51.100.${vrid}/32 via 192.0.2.254 table 100`,
     "    }",
+    "    track_script {",
+    "        chk_ok",
+    "    }",
+    "    track_file {",
+    "        tf",
+    "    }",
+    "    track_interface {",
+    "        eth0",
+    "    }",
     "}",
     "",
   ].join("\n");
 }
 
+/**
+ * Both instances track a healthy weight-0 script (a restarted script would hold them in FAULT
+ * until its first result: a flap), a track_file at 0 and their interface; events go to a FIFO.
+ */
 function cfg(routerId: string, prio1: number, prio2: number, vip2 = VIP2): string {
-  return `global_defs {\n    router_id ${routerId}\n}\n${inst("VI_1", 51, prio1, VIP1)}${inst("VI_2", 52, prio2, vip2)}`;
+  return [
+    "global_defs {", `    router_id ${routerId}`, "    script_user root", `    notify_fifo ${files.fifo}-${routerId}`, "}",
+    "vrrp_script chk_ok {", "    script /bin/true", "    interval 0.2", "    weight 0", "}",
+    "track_file tf {", `    file ${files.trackFile}`, "    weight 1", "}",
+    "",
+  ].join("\n") + inst("VI_1", 51, prio1, VIP1) + inst("VI_2", 52, prio2, vip2);
 }
+
+const files = { fifo: "", trackFile: "" };
 
 const counters = async (v: Vipd, name: string) => {
   const s = (await instanceStatus(v, name))!;
@@ -52,12 +74,20 @@ describe.skipIf(!ROOT)("reload storm (compiled vipd, netns)", () => {
   test("50 reloads under a 10 ms ping: no transition, no VIP removal, no lost ping; changing another instance leaves VI_1 untouched", async () => {
     const e = new TestEnv(createLab({ purpose: "vcstorm", nodes: ["a", "b", "c"], v4: "192.0.2.0/24" }));
     let ping: Proc | undefined;
+    let fifoReader: Proc | undefined;
+    const d = mkdtempSync(`${tmpdir()}/vipdt-storm-`);
+    files.fifo = `${d}/notify`;
+    files.trackFile = `${d}/track`;
+    writeFileSync(files.trackFile, "0\n");
     try {
       const A = e.vipd("a", cfg("ra", 200, 200));
       for (const n of ["VI_1", "VI_2"]) await waitStatus(A, "MASTER", WAIT_MS, n);
       const B = e.vipd("b", cfg("rb", 100, 100));
       for (const n of ["VI_1", "VI_2"]) await waitStatus(B, "BACKUP", WAIT_MS, n);
       await Bun.sleep(300);
+      fifoReader = new Proc("fifo reader", ["cat", `${files.fifo}-ra`]);
+      await waitFor(() => fifoReader!.lines.length >= 4, 3000, () => `the start-up FIFO lines (${fifoReader!.text})`);
+      const fifoLines = fifoReader.lines.length;
       const mon = await e.monitor("a");
       const before = { a1: await counters(A, "VI_1"), a2: await counters(A, "VI_2"), b1: await counters(B, "VI_1") };
       expect(before.a1).toEqual({ state: "MASTER", become_master: 1, release_master: 0 });
@@ -102,6 +132,7 @@ describe.skipIf(!ROOT)("reload storm (compiled vipd, netns)", () => {
       expect(mon.list().filter((ev) => ev.kind === "del").map((ev) => `${ev.address} ${ev.ifname}`)).toEqual([]);
       expect({ a1: await counters(A, "VI_1"), a2: await counters(A, "VI_2"), b1: await counters(B, "VI_1") }).toEqual(before);
       expect(hasAddress(e.ns("a"), VIP1) && hasAddress(e.ns("a"), VIP2)).toBe(true);
+      expect(fifoReader.lines.slice(fifoLines).map((l) => l.line)).toEqual([]); // no event at all
 
       // A reload that changes only VI_2 (its VIP): VI_1 keeps its VIP, state and counters.
       const aLines2 = A.lines.length;
@@ -120,7 +151,9 @@ describe.skipIf(!ROOT)("reload storm (compiled vipd, netns)", () => {
       expect(B.lines.slice(bLines).filter((l) => /Entering/.test(l.line)).map((l) => l.line)).toEqual([]);
     } finally {
       await ping?.stop("SIGKILL", 1000);
+      await fifoReader?.stop("SIGKILL", 1000);
       await e.close();
+      rmSync(d, { recursive: true, force: true });
     }
   }, 60_000);
 });
