@@ -23,6 +23,7 @@ export const commands: Readonly<Record<string, Command>> = {
   schema: { summary: "print the JSON Schema of the YAML config", load: () => import("./schema.ts") },
   run: { summary: "run the daemon in the foreground", load: () => import("./run.ts") },
   reload: { summary: "make the running daemon reload its configuration", load: () => import("./reload.ts") },
+  genhash: { summary: "print the MD5 digest of a url's body for HTTP_GET/SSL_GET (keepalived's genhash)", load: () => import("./genhash.ts") },
   help: { summary: "list commands", load: async () => ({ main: helpMain }) },
 };
 
