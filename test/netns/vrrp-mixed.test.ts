@@ -251,6 +251,76 @@ describe.skipIf(!HAVE_KEEPALIVED)("mixed vipd/keepalived groups, field-guide con
     }, 60_000);
   }
 
+  for (const masterKind of ["vipd", "keepalived"] as const) {
+    test.concurrent(`unicast across a router (v3, per-peer checksum): ${masterKind} master, ${other(masterKind)} backup — election, crash failover, preemption`, async () => {
+      // m — r on 192.0.2.0/24, r — b on 198.51.100.0/24; r forwards (r2's end moves into r).
+      const e = new TestEnv(createLab({ purpose: `mxuni${masterKind[0]}`, nodes: ["m", "r"], v4: "192.0.2.0/24" }));
+      const e2 = new TestEnv(createLab({ purpose: `mxunj${masterKind[0]}`, nodes: ["b", "r2"], v4: "198.51.100.0/24" }));
+      try {
+        const rNs = e.ns("r");
+        e2.lab.exec("r2", ["ip", "link", "set", "eth0", "netns", rNs, "name", "eth1"]);
+        e.lab.exec("r", ["ip", "addr", "add", "198.51.100.2/24", "dev", "eth1"]);
+        e.lab.exec("r", ["ip", "link", "set", "eth1", "up"]);
+        e.lab.exec("r", ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        e.lab.exec("m", ["ip", "route", "add", "default", "via", "192.0.2.2"]);
+        e2.lab.exec("b", ["ip", "route", "add", "default", "via", "198.51.100.2"]);
+        const UVIP = "203.0.113.10";
+        const conf = (rid: string, state: string, prio: number, src: string, peer: string) => `global_defs {
+    router_id ${rid}
+}
+
+vrrp_instance VI_1 {
+    state ${state}
+    interface eth0
+    virtual_router_id 54
+    priority ${prio}
+    advert_int 0.1
+    version 3
+    unicast_src_ip ${src}
+    unicast_peer {
+        ${peer}
+    }
+    virtual_ipaddress {
+        ${UVIP}/32 dev eth0
+    }
+}
+`;
+        const mConf = conf("r1", "MASTER", 150, "192.0.2.1", "198.51.100.1");
+        const bConf = conf("r2", "BACKUP", 100, "198.51.100.1", "192.0.2.1");
+        const M = start(e, masterKind, "m", mConf);
+        await waitState(M, "MASTER");
+        const B = start(e2, other(masterKind), "b", bConf);
+        await waitState(B, "BACKUP");
+        await Bun.sleep(500);
+        expect(loggedState(M)).toBe("MASTER"); // the backup's adverts (TTL 254 after the router) did not unsettle it
+        expect(hasAddress(e.ns("m"), UVIP) && !hasAddress(e2.ns("b"), UVIP)).toBe(true);
+
+        const t0 = wallMs();
+        if (M instanceof Keepalived) await M.crash();
+        else {
+          M.kill("SIGKILL");
+          await M.exited;
+        }
+        await waitState(B, "MASTER");
+        const took = wallMs() - t0;
+        e.lab.exec("m", ["ip", "addr", "del", `${UVIP}/32`, "dev", "eth0"], true); // the crash's leftover
+        const M2 = start(e, masterKind, "m", mConf);
+        await waitState(M2, "MASTER");
+        await waitState(B, "BACKUP");
+        expect(hasAddress(e.ns("m"), UVIP) && !hasAddress(e2.ns("b"), UVIP)).toBe(true);
+        console.log(`unicast through a router, ${masterKind} master: ${other(masterKind)} MASTER ${took.toFixed(0)} ms after the crash`);
+        expectNoErrors(M2, B);
+        for (const d of [M2, B]) {
+          const bad = d.lines.map((l) => l.line).filter((l) => /ttl|checksum|bad|drop/i.test(l));
+          expect(bad, d.name).toEqual([]);
+        }
+      } finally {
+        await e.close();
+        await e2.close();
+      }
+    }, 60_000);
+  }
+
   test.concurrent("nopreempt + track_process + AH (v2): the process dies on the vipd master → keepalived takes over; vipd returns as BACKUP and stays", async () => {
     const e = new TestEnv(createLab({ purpose: "mxnpv", nodes: ["m", "b"], v4: "192.0.2.0/24" }));
     const d = dir("np");
