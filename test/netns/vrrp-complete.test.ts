@@ -148,6 +148,31 @@ describe.skipIf(!ROOT)("issue 4 trackers on the wire (compiled vipd, netns)", ()
     }
   }, 40_000);
 
+  test.concurrent("a weight-0 script holds the instance in FAULT until its first result (a slow first run: no MASTER before it)", async () => {
+    const e = pair("vcw0hold");
+    const d = dir("w0hold");
+    try {
+      const slow = shellScript(`${d}/slow.sh`, "sleep 1.2\nexit 0");
+      const script = [`vrrp_script slow {`, `    script "${slow}"`, "    interval 5", "    timeout 3", "    weight 0", "}"];
+      const mon = await e.monitor("a");
+      const t0 = wallMs();
+      const A = e.vipd("a", conf({ priority: 150, state: "MASTER", top: script, inst: ["track_script {", "    slow", "}"] }));
+      await A.waitLine(/Starting vipd/, WAIT_MS);
+      const early = await waitStatus(A, "FAULT", 1000);
+      expect((early.faults as string[]).join(" ")).toMatch(/slow/);
+      await waitStatus(A, "MASTER", WAIT_MS);
+      const ok = A.lines.findIndex((l) => /VRRP_Script\(slow\) succeeded/.test(l.line));
+      const master = A.lines.findIndex((l) => /\(VI_1\) Entering MASTER STATE/.test(l.line));
+      expect(ok).toBeGreaterThanOrEqual(0);
+      expect(master).toBeGreaterThan(ok);
+      const add = await mon.waitEvent(VIP, "add", t0, 2000);
+      console.log(`weight-0 slow first run: VIP added ${(add.at - t0).toFixed(0)} ms after start (script takes 1200 ms)`);
+      expect(add.at - t0).toBeGreaterThan(1100);
+    } finally {
+      await e.close();
+    }
+  }, 40_000);
+
   test.concurrent("reload re-tracks: a new weight takes effect, and removing a failing weight-0 script clears its FAULT", async () => {
     const e = pair("vcrtrk");
     const d = dir("rtrk");
