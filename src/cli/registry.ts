@@ -22,6 +22,7 @@ export const commands: Readonly<Record<string, Command>> = {
   status: { summary: "show a running daemon's VRRP instances (--json, --keepalived-json)", load: () => import("./status.ts") },
   schema: { summary: "print the JSON Schema of the YAML config", load: () => import("./schema.ts") },
   run: { summary: "run the daemon in the foreground", load: () => import("./run.ts") },
+  doctor: { summary: "check the host for what the config needs; names each fix (exit 0/1/2, --json)", load: () => import("./doctor.ts") },
   reload: { summary: "make the running daemon reload its configuration", load: () => import("./reload.ts") },
   genhash: { summary: "print the MD5 digest of a url's body for HTTP_GET/SSL_GET (keepalived's genhash)", load: () => import("./genhash.ts") },
   help: { summary: "list commands", load: async () => ({ main: helpMain }) },
