@@ -127,7 +127,7 @@ export async function main(argv: string[]): Promise<number> {
   const control = await startControl(controlPath, status, log, reload);
 
   const { startService } = await import("../daemon/service.ts");
-  const service = await startService({ status: () => runtime.status(), model: () => model, log, fdWatcher: host.fdWatcher });
+  const service = await startService({ status: () => runtime.status(), model: () => model, log, fdWatcher: host.fdWatcher, clearStats: () => runtime.clearStats() });
 
   return await new Promise<number>((resolve) => {
     let stopping = false;

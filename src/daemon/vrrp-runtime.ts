@@ -12,7 +12,7 @@ import { compareIp, type InstanceParams, VrrpInstance, type VrrpAction } from ".
 import { createSyncGroups, type SyncGroup, type SyncGroupAction } from "../vrrp/sync-group.ts";
 import { nextAhSeq } from "../vrrp/ah.ts";
 import { roundAdverInt } from "../vrrp/timing.ts";
-import { AUTH_AH, AUTH_NONE, AUTH_PASS, type AuthType, type RxMeta, STATE_NAMES, VrrpState } from "../vrrp/types.ts";
+import { AUTH_AH, AUTH_NONE, AUTH_PASS, newStats, type AuthType, type RxMeta, STATE_NAMES, VrrpState } from "../vrrp/types.ts";
 import { parseReceived, type RxConfig, validateAdvert } from "../vrrp/validate.ts";
 import { trackOutcome, type TrackedState } from "../vrrp/tracking.ts";
 import type { Host, HostAddressSpec, HostLink, NetEvent, VrrpChannel } from "./host.ts";
@@ -317,6 +317,11 @@ export class VrrpRuntime {
     for (const p of this.#pacers.values()) this.#host.clearTimer(p.timer);
     for (const c of this.#channels.values()) c.io.close();
     this.#net.stop();
+  }
+
+  /** keepalived's STATS_CLEAR signal: every instance's counters back to zero. */
+  clearStats(): void {
+    for (const r of this.#runners) Object.assign(r.fsm.stats, newStats());
   }
 
   status(): DaemonStatus {
