@@ -10,7 +10,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { adverts, hasAddress, killAll, Proc, TestEnv, wallMs, waitFor, type Vipd, type WireFrame } from "./daemon.ts";
-import { addDummy, addVeth, instanceStatus, setLink, tempDir, waitStatus } from "./daemon-extra.ts";
+import { addDummy, addVeth, instanceStatus, setLink, shellScript, tempDir, waitStatus } from "./daemon-extra.ts";
 import { createLab, run } from "./lab.ts";
 
 const ROOT = process.getuid?.() === 0;
@@ -70,7 +70,7 @@ function expectClean(v: Vipd): void {
 const vrrpFrames = (frames: WireFrame[]) => adverts(frames);
 
 describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email (compiled vipd, netns)", () => {
-  test.concurrent("a sync group moves together: a member's tracked interface down → both FAULT and both move; a crash → both move", async () => {
+  test.concurrent("a sync group moves together: a member's tracked interface down → both FAULT and both move (INSTANCE and GROUP lines in the FIFO); a crash → both move", async () => {
     const e = new TestEnv(createLab({ purpose: "vcsync", nodes: ["a", "b"], v4: "192.0.2.0/24" }));
     try {
       addVeth(e.ns("a"), "eth1", e.ns("b"), "eth1", "198.51.100.1/24", "198.51.100.2/24");
@@ -78,10 +78,14 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
       const VIP1 = "192.0.2.100";
       const VIP2 = "198.51.100.100";
       const group = ["vrrp_sync_group G1 {", "    group {", "        VI_1", "        VI_2", "    }", "}", ""].join("\n");
-      const cfg = (prio: number, track: boolean) => globals(`r${prio}`) + group +
+      const d = dir("syncfifo");
+      const fifo = join(d, "fifo");
+      const cfg = (prio: number, track: boolean) => globals(`r${prio}`, track ? [`notify_fifo ${fifo}`] : []) + group +
         inst({ name: "VI_1", ifname: "eth0", vrid: 51, priority: prio, vip: `${VIP1}/24` }) +
         inst({ name: "VI_2", ifname: "eth1", vrid: 52, priority: prio, vip: `${VIP2}/24`, extra: track ? ["track_interface {", "    trk0", "}"] : [] });
       const A = e.vipd("a", cfg(200, true));
+      await waitFor(() => existsSync(fifo), WAIT_MS, "the FIFO");
+      const reader = new Proc("fifo reader", ["cat", fifo]);
       for (const n of ["VI_1", "VI_2"]) await waitStatus(A, "MASTER", WAIT_MS, n);
       const B = e.vipd("b", cfg(100, false));
       for (const n of ["VI_1", "VI_2"]) await waitStatus(B, "BACKUP", WAIT_MS, n);
@@ -97,6 +101,20 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
       for (const n of ["VI_1", "VI_2"]) await waitStatus(B, "BACKUP", WAIT_MS, n);
       await waitFor(() => [VIP1, VIP2].every((v) => hasAddress(e.ns("a"), v) && !hasAddress(e.ns("b"), v)), 2000, "both VIPs back on a");
 
+      // The FIFO: each group transition as both members' INSTANCE lines, then the GROUP line.
+      const want = ["BACKUP", "MASTER", "FAULT", "BACKUP", "MASTER"];
+      const lines = await waitFor(() => {
+        const l = reader.lines.map((x) => x.line);
+        return l.filter((x) => x.startsWith("GROUP")).length >= want.length ? l : undefined;
+      }, 3000, () => `GROUP lines in the FIFO (${reader.text})`);
+      const blocks: string[][] = [[]];
+      for (const l of lines) {
+        blocks.at(-1)!.push(l);
+        if (l.startsWith("GROUP")) blocks.push([]);
+      }
+      expect(blocks.slice(0, want.length).map((b) => b.at(-1))).toEqual(want.map((st) => `GROUP "G1" ${st} 0`));
+      blocks.slice(0, want.length).forEach((b, i) => expect(b.slice(0, -1).sort()).toEqual([`INSTANCE "VI_1" ${want[i]} 200`, `INSTANCE "VI_2" ${want[i]} 200`]));
+      await reader.stop("SIGKILL", 1000);
       const t0 = wallMs();
       A.kill("SIGKILL");
       await Promise.all(["VI_1", "VI_2"].map((n) => waitStatus(B, "MASTER", WAIT_MS, n)));
@@ -224,14 +242,18 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
     }
   }, 40_000);
 
-  test.concurrent("the notify FIFO shows the ordered events to a reader: BACKUP, MASTER, BACKUP (preempted), STOP", async () => {
+  test.concurrent("the notify FIFO shows the ordered events to a reader, and to a vrrp_notify_fifo_script: BACKUP, MASTER, BACKUP (preempted), STOP", async () => {
     const e = new TestEnv(createLab({ purpose: "vcfifo", nodes: ["a", "b"], v4: "192.0.2.0/24" }));
     const d = dir("fifo");
     let reader: Proc | undefined;
     try {
       const fifo = join(d, "vrrp.fifo");
       const VIP = "192.0.2.100";
-      const A = e.vipd("a", globals("fa", [`notify_fifo ${fifo}`]) + inst({ priority: 100, vip: `${VIP}/24` }));
+      // a second FIFO (vrrp_notify_fifo) is consumed by its vrrp_notify_fifo_script, which vipd starts
+      const fifo2 = join(d, "vrrp2.fifo");
+      const out = join(d, "script.out");
+      const consumer = shellScript(join(d, "consumer.sh"), `while read -r line; do echo "$line" >> ${out}; done < "$1"`);
+      const A = e.vipd("a", globals("fa", [`notify_fifo ${fifo}`, `vrrp_notify_fifo ${fifo2}`, `vrrp_notify_fifo_script ${consumer}`]) + inst({ priority: 100, vip: `${VIP}/24` }));
       await waitFor(() => existsSync(fifo), WAIT_MS, "the FIFO to be created");
       reader = new Proc("fifo reader", ["cat", fifo]);
       await waitStatus(A, "MASTER", WAIT_MS);
@@ -245,6 +267,13 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
         return lines.length >= want.length ? lines : undefined;
       }, 3000, () => `FIFO lines (so far: ${JSON.stringify(reader!.text)})`);
       expect(got).toEqual(want);
+      const viaScript = await waitFor(() => {
+        const l = existsSync(out) ? readFileSync(out, "utf8").split("\n").filter(Boolean) : [];
+        return l.length >= want.length ? l : undefined;
+      }, 3000, () => `the fifo script's lines (so far: ${existsSync(out) ? readFileSync(out, "utf8") : "none"})`);
+      expect(viaScript).toEqual(want);
+      // the consumer does not outlive the daemon
+      await waitFor(() => run(["pgrep", "-f", consumer], true).stdout.trim() === "", 3000, "the fifo script to end");
     } finally {
       await reader?.stop("SIGKILL", 1000);
       await e.close();
