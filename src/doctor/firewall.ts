@@ -89,7 +89,8 @@ function anyOf(right: unknown, sets: ReadonlyMap<string, unknown[]>, one: (v: un
     const s = sets.get(right.slice(1));
     if (!s) return undefined;
     values = s;
-  } else if (right && typeof right === "object" && Array.isArray((right as { set?: unknown[] }).set)) values = (right as { set: unknown[] }).set;
+  } else if (Array.isArray(right)) values = right;
+  else if (right && typeof right === "object" && Array.isArray((right as { set?: unknown[] }).set)) values = (right as { set: unknown[] }).set;
   else values = [right];
   let unknown = false;
   for (const v of values) {
@@ -176,8 +177,12 @@ function nftMatch(m: { op?: string; left?: Record<string, Record<string, string>
     const fam = payload.protocol === "ip" ? "inet" : "inet6";
     return wrap((p) => (p.family === fam ? daddr(p) : false), (p) => p.family === fam && p.daddr !== undefined && daddr(p) === true);
   }
+  // a transport header match (tcp dport 22, udp, icmp type ...) implies that protocol: never VRRP or AH
+  if (payload && TRANSPORT_HEADERS.has(payload.protocol!)) return { test: () => false, specific: () => false };
   return { test: () => undefined, specific: () => false };
 }
+
+const TRANSPORT_HEADERS = new Set(["tcp", "udp", "udplite", "sctp", "dccp", "icmp", "icmpv6", "th", "esp", "comp"]);
 
 // ---- iptables-save --------------------------------------------------------------------------
 
