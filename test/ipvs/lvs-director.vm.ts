@@ -1,0 +1,211 @@
+/**
+ * End to end inside the ipvs-vm: the compiled vipd, run from a keepalived.conf in a director
+ * namespace, programs IPVS exactly as the config says (ipvsadm -S -n and -Ln), clients'
+ * requests are spread as rr and wrr say, the sorry server comes in when quorum is lost and
+ * leaves when it returns, an external `ipvsadm -C` is repaired within the repair period, and
+ * a stop removes only vipd's entries. One daemon serves the cases in order (it is costly to
+ * start under TCG); the lab is test/ipvs/lvs-lab.ts.
+ */
+import assert from "node:assert/strict";
+import { suite, test } from "./harness.ts";
+import { D1, VIP, VIPD_BIN, Vipd, fetchMany, lab, savedRules, sh, staticVip, tally, waitFor } from "./lvs-lab.ts";
+
+suite("lvs-director");
+
+/** The director's config; `web` lists the real servers of VIP:80 (rr, sorry server, quorum 2). */
+function config(web: string[] = ["203.0.113.11", "203.0.113.12", "203.0.113.13"]): string {
+  return `
+global_defs {
+  router_id lvs-d1
+}
+virtual_server ${VIP} 80 {
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  quorum 2
+  sorry_server 203.0.113.19 80
+${web.map((ip) => `  real_server ${ip} 80 {\n    weight 1\n  }`).join("\n")}
+}
+virtual_server ${VIP} 8080 {
+  lvs_sched wrr
+  lvs_method NAT
+  protocol TCP
+  real_server 203.0.113.11 80 {
+    weight 3
+  }
+  real_server 203.0.113.12 80 {
+    weight 1
+  }
+}
+virtual_server ${VIP} 443 {
+  lb_algo lc
+  lb_kind DR
+  protocol TCP
+  persistence_timeout 600
+  persistence_granularity 255.255.255.0
+  real_server 203.0.113.11 443 {
+    weight 2
+  }
+  real_server 203.0.113.12 443 {
+    weight 5
+    uthreshold 100
+    lthreshold 10
+  }
+}
+virtual_server fwmark 7 {
+  lb_algo sh
+  sh-port
+  sh-fallback
+  lb_kind TUN
+  real_server 203.0.113.13 {
+    weight 4
+  }
+  real_server 203.0.113.12 {
+    weight 1
+    lvs_method TUN type gue port 6080 csum
+  }
+}
+virtual_server ${VIP} 53 {
+  lb_algo wlc
+  ops
+  protocol UDP
+  real_server 203.0.113.11 5353 {
+    weight 1
+  }
+}
+virtual_server_group web2 {
+  198.51.100.101-102 80
+}
+virtual_server group web2 {
+  lb_algo wrr
+  protocol TCP
+  real_server 203.0.113.13 80 {
+    weight 2
+  }
+}
+`;
+}
+
+/** What ipvsadm -S -n must list for config() (sorted, as savedRules gives it). */
+const EXPECTED = [
+  `-A -t ${VIP}:80 -s rr`,
+  `-a -t ${VIP}:80 -r 203.0.113.11:80 -m -w 1`,
+  `-a -t ${VIP}:80 -r 203.0.113.12:80 -m -w 1`,
+  `-a -t ${VIP}:80 -r 203.0.113.13:80 -m -w 1`,
+  `-A -t ${VIP}:8080 -s wrr`,
+  `-a -t ${VIP}:8080 -r 203.0.113.11:80 -m -w 3`,
+  `-a -t ${VIP}:8080 -r 203.0.113.12:80 -m -w 1`,
+  `-A -t ${VIP}:443 -s lc -p 600 -M 255.255.255.0`,
+  `-a -t ${VIP}:443 -r 203.0.113.11:443 -g -w 2`,
+  `-a -t ${VIP}:443 -r 203.0.113.12:443 -g -w 5`,
+  "-A -f 7 -s sh -b sh-fallback,sh-port",
+  "-a -f 7 -r 203.0.113.13:0 -i -w 4 --tun-type ipip",
+  "-a -f 7 -r 203.0.113.12:0 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum",
+  `-A -u ${VIP}:53 -s wlc -o`,
+  `-a -u ${VIP}:53 -r 203.0.113.11:5353 -m -w 1`,
+  "-A -t 198.51.100.101:80 -s wrr",
+  "-a -t 198.51.100.101:80 -r 203.0.113.13:80 -m -w 2",
+  "-A -t 198.51.100.102:80 -s wrr",
+  "-a -t 198.51.100.102:80 -r 203.0.113.13:80 -m -w 2",
+].sort();
+
+const d1 = new Vipd(D1, "d1");
+const rules = () => savedRules(D1);
+/** A failure message with the daemon's log. */
+const ctx = (what: string) => `${what}\n--- vipd d1 log ---\n${d1.logTail()}`;
+
+test("vipd programs IPVS from keepalived.conf: ipvsadm -S -n and -Ln match the config exactly", async () => {
+  lab();
+  staticVip(D1, true);
+  const t0 = performance.now();
+  await d1.start(config());
+  const started = performance.now() - t0;
+  await waitFor(() => rules().length === EXPECTED.length, 5000, () => ctx(`${EXPECTED.length} rules, have:\n${rules().join("\n")}`));
+  assert.deepEqual(rules(), EXPECTED, ctx("ipvsadm -S -n"));
+  console.log(`    vipd up and IPVS programmed ${Math.round(performance.now() - t0)} ms after spawn (control socket at ${Math.round(started)} ms)`);
+
+  // -Ln: the same table in the listing form (hash order: compare each service's block).
+  const blocks = sh(`ip netns exec ${D1} ipvsadm -Ln`).split(/\n(?=TCP|UDP|FWM)/).slice(1).map((b) => b.trim().split("\n").map((l) => l.trim().split(/\s+/).join(" ")));
+  const block = (head: string) => blocks.find((b) => b[0]!.startsWith(head)) ?? [];
+  assert.equal(blocks.length, 7, blocks.map((b) => b[0]).join(" | "));
+  assert.deepEqual(block(`TCP ${VIP}:80 `), [`TCP ${VIP}:80 rr`, "-> 203.0.113.11:80 Masq 1 0 0", "-> 203.0.113.12:80 Masq 1 0 0", "-> 203.0.113.13:80 Masq 1 0 0"]);
+  assert.deepEqual(block(`TCP ${VIP}:8080 `), [`TCP ${VIP}:8080 wrr`, "-> 203.0.113.11:80 Masq 3 0 0", "-> 203.0.113.12:80 Masq 1 0 0"]);
+  assert.deepEqual(block(`TCP ${VIP}:443 `), [`TCP ${VIP}:443 lc persistent 600 mask 255.255.255.0`, "-> 203.0.113.11:443 Route 2 0 0", "-> 203.0.113.12:443 Route 5 0 0"]);
+  assert.deepEqual(block("FWM 7 "), ["FWM 7 sh (sh-fallback,sh-port)", "-> 203.0.113.12:0 Tunnel 1 0 0", "-> 203.0.113.13:0 Tunnel 4 0 0"]);
+  assert.deepEqual(block(`UDP ${VIP}:53 `), [`UDP ${VIP}:53 wlc ops`, "-> 203.0.113.11:5353 Masq 1 0 0"]);
+  assert.match(sh(`ip netns exec ${D1} ipvsadm -Ln --thresholds`), /-> 203\.0\.113\.12:443\s+100\s+10\s+0\s+0/);
+
+  // `vipd status --json` reports the same (the CLI over the control socket).
+  const st = JSON.parse(sh(`ip netns exec ${D1} ${VIPD_BIN} status --json --control ${d1.sock}`)) as { lvs?: { available: boolean; virtualServers: { services: string[]; quorumUp: boolean; realServers: { address: string; ipvsWeight: number | null }[] }[] } };
+  assert.equal(st.lvs?.available, true, JSON.stringify(st).slice(0, 400));
+  const web = st.lvs!.virtualServers.find((v) => v.services.some((s) => s.includes(`${VIP}:80`) && s.toLowerCase().includes("tcp")));
+  assert.ok(web, JSON.stringify(st.lvs!.virtualServers.map((v) => v.services)));
+  assert.equal(web.quorumUp, true);
+  assert.deepEqual(web.realServers.map((r) => [r.address, r.ipvsWeight]), [["203.0.113.11", 1], ["203.0.113.12", 1], ["203.0.113.13", 1]]);
+  assert.equal(st.lvs!.virtualServers.length, 6);
+});
+
+test("a client's requests are spread as the scheduler says: rr evenly over 3, wrr 3:1 exactly", () => {
+  const rr = fetchMany(30, 80);
+  assert.deepEqual(tally(rr), { rs1: 10, rs2: 10, rs3: 10 }, ctx(rr.join(",")));
+  // rr takes the servers in a fixed cycle: every window of 3 consecutive answers has all three.
+  for (let i = 0; i + 3 <= rr.length; i++) assert.equal(new Set(rr.slice(i, i + 3)).size, 3, rr.join(","));
+  const wrr = fetchMany(40, 8080);
+  assert.deepEqual(tally(wrr), { rs1: 30, rs2: 10 }, ctx(wrr.join(",")));
+  // The kernel's connection table agrees (its counters fold in only every 2 s; the entries are there at once).
+  const conns = sh(`ip netns exec ${D1} ipvsadm -Lnc`).split("\n").filter((l) => l.includes(` ${VIP}:8080 `));
+  const perServer = tally(conns.map((l) => l.trim().split(/\s+/).pop()!));
+  assert.deepEqual(perServer, { "203.0.113.11:80": 30, "203.0.113.12:80": 10 }, conns.join("\n"));
+});
+
+test("quorum lost (all real servers gone on reload) brings in the sorry server; quorum back removes it", async () => {
+  d1.reload(config([]));
+  await waitFor(() => rules().includes(`-a -t ${VIP}:80 -r 203.0.113.19:80 -m -w 1`), 5000, () => ctx(`the sorry server in:\n${rules().join("\n")}`));
+  assert.deepEqual(rules().filter((l) => l.includes(`${VIP}:80 `)), [`-A -t ${VIP}:80 -s rr`, `-a -t ${VIP}:80 -r 203.0.113.19:80 -m -w 1`]);
+  const lvs = await d1.lvs();
+  const web = lvs.virtualServers.find((v) => v.services.some((s) => s.includes(`${VIP}:80`)) && v.scheduler === "rr")!;
+  assert.equal(web.quorumUp, false);
+  assert.equal(web.sorryServer?.active, true);
+  assert.deepEqual(tally(fetchMany(4, 80)), { sorry: 4 });
+
+  // Two servers back: weight 2 ≥ quorum 2, the sorry server leaves and both serve again.
+  d1.reload(config(["203.0.113.11", "203.0.113.12"]));
+  await waitFor(() => !rules().some((l) => l.includes("203.0.113.19")), 5000, () => ctx(`the sorry server out:\n${rules().join("\n")}`));
+  assert.deepEqual(rules().filter((l) => l.includes(`${VIP}:80 `)),
+    [`-A -t ${VIP}:80 -s rr`, `-a -t ${VIP}:80 -r 203.0.113.11:80 -m -w 1`, `-a -t ${VIP}:80 -r 203.0.113.12:80 -m -w 1`]);
+  assert.deepEqual(tally(fetchMany(4, 80)), { rs1: 2, rs2: 2 });
+  const web2 = (await d1.lvs()).virtualServers.find((v) => v.key === web.key)!;
+  assert.equal(web2.quorumUp, true);
+  assert.equal(web2.sorryServer?.active, false);
+
+  d1.reload(config());
+  await waitFor(() => rules().length === EXPECTED.length, 5000, () => ctx(`back to the full config:\n${rules().join("\n")}`));
+  assert.deepEqual(rules(), EXPECTED);
+});
+
+test("an external ipvsadm -C (and a changed weight) is repaired within the 5 s repair period; foreign entries stay", async () => {
+  sh(`ip netns exec ${D1} ipvsadm -A -t 192.0.2.9:80 -s rr`); // not vipd's: must survive repair and stop
+  sh(`ip netns exec ${D1} ipvsadm -e -t ${VIP}:8080 -r 203.0.113.11:80 -m -w 9`);
+  const t0 = performance.now();
+  sh(`ip netns exec ${D1} ipvsadm -C && ip netns exec ${D1} ipvsadm -A -t 192.0.2.9:80 -s rr`);
+  assert.deepEqual(rules(), ["-A -t 192.0.2.9:80 -s rr"]);
+  const want = [...EXPECTED, "-A -t 192.0.2.9:80 -s rr"].sort();
+  await waitFor(() => rules().length === want.length, 7000, () => ctx(`repair after ipvsadm -C:\n${rules().join("\n")}`), 100);
+  const ms = performance.now() - t0;
+  assert.deepEqual(rules(), want, ctx("after repair"));
+  assert.ok(ms <= 5800, `repaired after ${Math.round(ms)} ms (period 5000)`);
+  console.log(`    repaired ${Math.round(ms)} ms after ipvsadm -C`);
+  assert.match(d1.logTail(60), /IPVS: repaired \d+ change\(s\) made outside vipd/);
+
+  // A weight changed outside vipd is put back too.
+  sh(`ip netns exec ${D1} ipvsadm -e -t ${VIP}:8080 -r 203.0.113.11:80 -m -w 9`);
+  await waitFor(() => rules().includes(`-a -t ${VIP}:8080 -r 203.0.113.11:80 -m -w 3`), 7000, () => ctx(`weight repaired:\n${rules().join("\n")}`), 100);
+});
+
+test("SIGTERM: vipd removes only what it added (the foreign service stays)", async () => {
+  const code = await d1.stop();
+  assert.equal(code, 0, ctx("exit code"));
+  assert.deepEqual(rules(), ["-A -t 192.0.2.9:80 -s rr"]);
+  sh(`ip netns exec ${D1} ipvsadm -C`);
+  staticVip(D1, false);
+});

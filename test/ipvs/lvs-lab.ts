@@ -1,0 +1,237 @@
+/**
+ * The lab for the end-to-end LVS cases inside the ipvs-vm (test/ipvs/lvs-*.vm.ts): a client
+ * namespace and two directors on an "outside" bridge, the directors, three busybox httpd real
+ * servers and a sorry server on an "inside" bridge (NAT: the real servers' gateway is
+ * 203.0.113.1 on the active director), and the compiled vipd run as a daemon in a director
+ * namespace. Built once, lazily, by the first case that needs it; torn down in afterAll.
+ *
+ *   client 198.51.100.2 ── lvsout ── d1 out0 198.51.100.11 / d2 out0 198.51.100.12
+ *   d1 in0 203.0.113.2 / d2 in0 203.0.113.3 ── lvsin ── rs1..3 203.0.113.11..13, sorry .19
+ *   VIP 198.51.100.100 (out0), gateway 203.0.113.1 (in0): static on d1, or held by VRRP.
+ */
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from "node:fs";
+import type { Subprocess } from "bun";
+import { request } from "../../src/daemon/control-client.ts";
+import type { DaemonStatus } from "../../src/daemon/status-types.ts";
+import type { LvsStatus } from "../../src/lvs/manager.ts";
+import { afterAll } from "./harness.ts";
+
+export const VIP = "198.51.100.100";
+export const GATEWAY = "203.0.113.1";
+export const CLIENT = "vipdt-lc";
+export const D1 = "vipdt-ld1";
+export const D2 = "vipdt-ld2";
+/** Real server namespaces and addresses; each httpd answers its name ("rs1", …, "sorry"). */
+export const SERVERS = [
+  { name: "rs1", ns: "vipdt-lr1", ip: "203.0.113.11" },
+  { name: "rs2", ns: "vipdt-lr2", ip: "203.0.113.12" },
+  { name: "rs3", ns: "vipdt-lr3", ip: "203.0.113.13" },
+  { name: "sorry", ns: "vipdt-lsorry", ip: "203.0.113.19" },
+] as const;
+export type ServerName = (typeof SERVERS)[number]["name"];
+
+/** The compiled vipd under test (scripts/ipvs-vm-tests ships it as /host/vipd). */
+export const VIPD_BIN = process.env.VIPD_BIN ?? "/host/vipd";
+const WORK = "/tmp/vipdt-lvs";
+const LOGS = process.env.OUT ?? WORK;
+
+/** Runs a shell command; returns stdout, throws with stderr on a non-zero exit. */
+export function sh(cmd: string): string {
+  const r = Bun.spawnSync(["/bin/sh", "-c", cmd], { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`\`${cmd.trim().slice(0, 200)}\` exited ${r.exitCode}: ${r.stderr.toString().trim()}`);
+  return r.stdout.toString();
+}
+
+/** Runs a command inside namespace `ns`. */
+export const nsh = (ns: string, cmd: string): string => sh(`ip netns exec ${ns} sh -c '${cmd.replaceAll("'", "'\\''")}'`);
+
+/** `ipvsadm -S -n` in a namespace, as sorted lines (the kernel's hash order is not ours). */
+export const savedRules = (ns: string): string[] => sh(`ip netns exec ${ns} ipvsadm -S -n`).split("\n").filter((l) => l !== "").sort();
+
+/** Polls `pred` every `intervalMs` until truthy (returned) or `timeoutMs` passes (throws, naming `what`). */
+export async function waitFor<T>(pred: () => T | Promise<T>, timeoutMs: number, what: string | (() => string), intervalMs = 50): Promise<NonNullable<T>> {
+  const deadline = performance.now() + timeoutMs;
+  for (let i = 0; i < 100_000; i++) {
+    const v = await pred();
+    if (v) return v as NonNullable<T>;
+    if (performance.now() >= deadline) break;
+    await Bun.sleep(Math.min(intervalMs, Math.max(1, deadline - performance.now())));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === "function" ? what() : what}`);
+}
+
+// ---- the network ----------------------------------------------------------------------------
+
+let built = false;
+const httpd = new Map<string, number>();
+
+/** Adds namespace `ns` with interface `ifname` (address `addr`/24) on bridge `br`; `peer` names the bridge end. */
+function attach(ns: string, ifname: string, peer: string, br: string, addr: string): void {
+  sh(`
+    ip link add ${peer} type veth peer name ${ifname} && ip link set ${ifname} netns ${ns}
+    ip link set ${peer} master ${br} up
+    ip -n ${ns} addr add ${addr}/24 dev ${ifname} && ip -n ${ns} link set ${ifname} up`);
+}
+
+/** Builds the lab (once): namespaces, bridges, addresses, httpd on every server. Idempotent. */
+export function lab(): void {
+  if (built) return;
+  built = true;
+  sh("ip link add lvsout type bridge && ip link set lvsout up && ip link add lvsin type bridge && ip link set lvsin up");
+  sh(`ip netns add ${CLIENT} && ip -n ${CLIENT} link set lo up`);
+  attach(CLIENT, "eth0", "lc-b", "lvsout", "198.51.100.2");
+  for (const [ns, o, i] of [[D1, "198.51.100.11", "203.0.113.2"], [D2, "198.51.100.12", "203.0.113.3"]] as const) {
+    sh(`ip netns add ${ns} && ip -n ${ns} link set lo up && ip netns exec ${ns} sysctl -qw net.ipv4.ip_forward=1`);
+    attach(ns, "out0", `${ns.slice(6)}o-b`, "lvsout", o);
+    attach(ns, "in0", `${ns.slice(6)}i-b`, "lvsin", i);
+  }
+  for (const s of SERVERS) {
+    sh(`ip netns add ${s.ns} && ip -n ${s.ns} link set lo up`);
+    attach(s.ns, "eth0", `${s.ns.slice(6)}-b`, "lvsin", s.ip);
+    sh(`ip -n ${s.ns} route add default via ${GATEWAY}`);
+    mkdirSync(`${WORK}/www-${s.name}`, { recursive: true });
+    writeFileSync(`${WORK}/www-${s.name}/index.html`, `${s.name}\n`);
+    startHttpd(s.name);
+  }
+}
+
+/** Starts (or restarts) the httpd of server `name` on port 80. */
+export function startHttpd(name: ServerName): void {
+  const s = SERVERS.find((x) => x.name === name)!;
+  stopHttpd(name);
+  const pid = Number(sh(`ip netns exec ${s.ns} httpd -f -p ${s.ip}:80 -h ${WORK}/www-${s.name} >/dev/null 2>&1 & echo $!`).trim());
+  httpd.set(name, pid);
+}
+
+/** Kills the httpd of server `name` (its port then refuses connections). */
+export function stopHttpd(name: ServerName): void {
+  const pid = httpd.get(name);
+  if (pid) sh(`kill ${pid} 2>/dev/null; true`);
+  httpd.delete(name);
+}
+
+/** The director's service addresses as static addresses (for the cases without VRRP). */
+export function staticVip(ns: string, on: boolean): void {
+  const op = on ? "add" : "del";
+  sh(`ip -n ${ns} addr ${op} ${VIP}/24 dev out0 && ip -n ${ns} addr ${op} ${GATEWAY}/24 dev in0`);
+}
+
+/** Removes everything lab() made and stops every daemon and httpd it started. */
+export async function teardownLab(): Promise<void> {
+  for (const d of directors) await d.stop().catch(() => undefined);
+  for (const name of [...httpd.keys()]) stopHttpd(name as ServerName);
+  if (!built) return;
+  built = false;
+  sh(`for n in ${CLIENT} ${D1} ${D2} ${SERVERS.map((s) => s.ns).join(" ")}; do ip netns del $n 2>/dev/null; done
+      ip link del lvsout 2>/dev/null; ip link del lvsin 2>/dev/null; true`);
+}
+afterAll(teardownLab);
+
+// ---- the client -----------------------------------------------------------------------------
+
+/** `n` sequential GETs of http://VIP:port/ from the client namespace in one shell; the answers in order ("" for a failure). */
+export function fetchMany(n: number, port = 80): string[] {
+  const out = sh(`ip netns exec ${CLIENT} sh -c 'for i in $(seq ${n}); do timeout 3 wget -q -O - http://${VIP}:${port}/ || echo; done'`);
+  return out.split("\n").slice(0, n).map((l) => l.trim());
+}
+
+/** How many times each answer occurs. */
+export function tally(answers: string[]): Record<string, number> {
+  const t: Record<string, number> = {};
+  for (const a of answers) t[a] = (t[a] ?? 0) + 1;
+  return t;
+}
+
+// ---- vipd -----------------------------------------------------------------------------------
+
+const directors = new Set<Vipd>();
+
+/** The compiled vipd running as `vipd run` in a namespace, with its own config, control socket and log. */
+export class Vipd {
+  readonly conf: string;
+  readonly sock: string;
+  readonly logFile: string;
+  private proc: Subprocess | undefined;
+
+  constructor(readonly ns: string, readonly name: string) {
+    mkdirSync(WORK, { recursive: true });
+    this.conf = `${WORK}/${name}.conf`;
+    this.sock = `${WORK}/${name}.sock`;
+    this.logFile = `${LOGS}/vipd-${name}.log`;
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  /** Writes `config`, starts vipd and waits until its control socket answers (bounded). */
+  async start(config: string): Promise<void> {
+    if (!existsSync(VIPD_BIN)) throw new Error(`no vipd binary at ${VIPD_BIN} (scripts/build, then scripts/ipvs-vm-tests ships dist/vipd)`);
+    writeFileSync(this.conf, config);
+    const fd = openSync(this.logFile, "a");
+    try {
+      this.proc = Bun.spawn(["ip", "netns", "exec", this.ns, VIPD_BIN, "run", "-f", this.conf, "--pid-file", `${WORK}/${this.name}.pid`,
+        "--control", this.sock, "-l", "-D", "-G"], { stdin: "ignore", stdout: fd, stderr: fd });
+    } finally {
+      closeSync(fd);
+    }
+    directors.add(this);
+    await waitFor(async () => {
+      if (this.proc?.exitCode !== null) throw new Error(`vipd ${this.name} exited ${this.proc?.exitCode}:\n${this.logTail()}`);
+      return await this.status().catch(() => undefined);
+    }, 30_000, () => `vipd ${this.name}'s control socket:\n${this.logTail()}`, 100);
+  }
+
+  /** The daemon's status over its control socket (what `vipd status --json` prints). */
+  async status(): Promise<DaemonStatus> {
+    return (await request(this.sock, "status", 3000)) as DaemonStatus;
+  }
+
+  /** The LVS part of the status (throws when missing). */
+  async lvs(): Promise<LvsStatus> {
+    const s = await this.status();
+    if (!s.lvs) throw new Error(`vipd ${this.name}'s status has no lvs: ${JSON.stringify(s).slice(0, 300)}`);
+    return s.lvs;
+  }
+
+  /** Rewrites the config and sends SIGHUP. */
+  reload(config: string): void {
+    writeFileSync(this.conf, config);
+    this.proc?.kill("SIGHUP");
+  }
+
+  /** SIGTERM, bounded wait for a clean exit (SIGKILL after 10 s). Returns the exit code. */
+  async stop(): Promise<number | null> {
+    const p = this.proc;
+    if (!p) return null;
+    this.proc = undefined;
+    directors.delete(this);
+    if (p.exitCode !== null) return p.exitCode;
+    p.kill("SIGTERM");
+    const code = await Promise.race([p.exited, Bun.sleep(10_000).then(() => null)]);
+    if (code === null) {
+      p.kill("SIGKILL");
+      await p.exited;
+    }
+    return code;
+  }
+
+  /** SIGKILL (a crash): nothing is cleaned up. */
+  async kill(): Promise<void> {
+    const p = this.proc;
+    if (!p) return;
+    this.proc = undefined;
+    directors.delete(this);
+    p.kill("SIGKILL");
+    await p.exited;
+  }
+
+  /** The last lines of the daemon's log, for failure messages. */
+  logTail(lines = 25): string {
+    try {
+      return readFileSync(this.logFile, "utf8").split("\n").slice(-lines - 1).join("\n");
+    } catch {
+      return "(no log)";
+    }
+  }
+}
