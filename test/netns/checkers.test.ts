@@ -429,6 +429,25 @@ virtual_server 203.0.113.1 ${port} {
     expect(f[0]).toMatchObject({ first: true, up: true });
   });
 
+  test("vipd genhash prints the body's MD5 over HTTP and over TLS with SNI", async () => {
+    const main = resolve(import.meta.dir, "../../src/main.ts");
+    const genhash = async (args: string[]) => {
+      const p = Bun.spawn(["ip", "netns", "exec", lab.node("lb").ns, process.execPath, main, "genhash", ...args], { stdout: "pipe", stderr: "pipe" });
+      const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+      return { out, err, code };
+    };
+    const want = md5(readFileSync(join(work, "web", "index.html"), "utf8"));
+    const plain = await genhash(["-s", SRV, "-p", "8080", "-u", "/index.html"]);
+    expect(plain).toMatchObject({ code: 0, out: `${want}\n` });
+    const tls = await genhash(["-S", "-I", "-V", "sni.test", "-s", SRV, "-p", "8443", "-u", "/index.html", "-v"]);
+    expect(tls.code).toBe(0);
+    expect(tls.out).toContain("HTTP Header Ascii Buffer");
+    expect(tls.out.trim().split("\n").at(-1)).toBe(want);
+    const refused = await genhash(["-s", SRV, "-p", "7", "-u", "/"]);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain("ECONNREFUSED");
+  }, 20_000);
+
   test("BFD_CHECK reports unsupported and does not fail the server", async () => {
     await timeline;
     const b = of(10091);

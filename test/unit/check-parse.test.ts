@@ -8,6 +8,7 @@ import {
 } from "../../src/check/http-response.ts";
 import { httpCheckSpec } from "../../src/check/http.ts";
 import { miscOutcome } from "../../src/check/misc.ts";
+import { dumpBuffer } from "../../src/cli/genhash.ts";
 import { smtpStatus } from "../../src/check/smtp.ts";
 import { parseHex, udpReplyMatches } from "../../src/check/udp.ts";
 
@@ -228,5 +229,16 @@ describe("SMTP, MISC and FILE rules", () => {
     expect(fileCheckStatus(4, 2, true)).toEqual({ up: true, weightDelta: -8 });
     expect(fileCheckStatus(-2147483648, 1, false).up).toBe(false);
     expect(fileCheckStatus(-3000000000, 1, false).up).toBe(false);
+  });
+});
+
+describe("genhash", () => {
+  test("dump_buffer layout: decimal offset, two hex groups of 8, printable characters", () => {
+    const d = dumpBuffer(enc("HTTP/1.0 200 OK\r\nServer"));
+    expect(d).toBe(
+      "0000  48 54 54 50 2f 31 2e 30 - 20 32 30 30 20 4f 4b 0d   HTTP/1.0 200 OK.\n" +
+      // keepalived prints the " -" separator in the padding too
+      "0016  0a 53 65 72 76 65 72    -                           .Server         \n",
+    );
   });
 });
