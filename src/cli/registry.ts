@@ -25,6 +25,7 @@ export const commands: Readonly<Record<string, Command>> = {
   doctor: { summary: "check the host for what the config needs; names each fix (exit 0/1/2, --json)", load: () => import("./doctor.ts") },
   reload: { summary: "make the running daemon reload its configuration", load: () => import("./reload.ts") },
   genhash: { summary: "print the MD5 digest of a url's body for HTTP_GET/SSL_GET (keepalived's genhash)", load: () => import("./genhash.ts") },
+  keepalived: { summary: "keepalived's own command line (also through a `keepalived` symlink)", load: () => import("./keepalived-compat.ts") },
   help: { summary: "list commands", load: async () => ({ main: helpMain }) },
 };
 
