@@ -70,8 +70,97 @@ const counters = async (v: Vipd, name: string) => {
   return { state: s.state, become_master: s.stats.become_master, release_master: s.stats.release_master };
 };
 
+/** A second lab's instances: a VMAC one, a unicast one, one to delete and one to add. */
+function variedConf(o: { routerId: string; prio: number; fifo?: string; uniPrio?: number; uniSrc: string; uniPeer: string; withX: boolean; withN: boolean }): string {
+  const block = (name: string, vrid: number, prio: number, vip: string, extra: string[]) => [
+    `vrrp_instance ${name} {`, "    state BACKUP", "    interface eth0", "    version 3", `    virtual_router_id ${vrid}`, `    priority ${prio}`,
+    "    advert_int 0.1", "    virtual_ipaddress {", `        ${vip}/24`, "    }", ...extra.map((l) => `    ${l}`), "}", "",
+  ].join("\n");
+  return [
+    `global_defs {\n    router_id ${o.routerId}\n${o.fifo ? `    notify_fifo ${o.fifo}\n` : ""}}\n`,
+    block("VI_V", 51, o.prio, "192.0.2.100", ["use_vmac"]),
+    block("VI_U", 61, o.uniPrio ?? o.prio, "192.0.2.101", [`unicast_src_ip ${o.uniSrc}`, "unicast_peer {", `    ${o.uniPeer}`, "}"]),
+    o.withX ? block("VI_X", 71, o.prio, "192.0.2.102", ["notify_deleted"]) : "",
+    o.withN ? block("VI_N", 81, o.prio, "192.0.2.103", []) : "",
+  ].join("");
+}
+
 describe.skipIf(!ROOT)("reload storm (compiled vipd, netns)", () => {
-  test("50 reloads under a 10 ms ping: no transition, no VIP removal, no lost ping; changing another instance leaves VI_1 untouched", async () => {
+  test.concurrent("reloads with VMAC and unicast instances: unchanged ones untouched (same macvlan); a bad config is rejected; a removed instance is DELETED and released, a new one starts, a lowered priority hands over", async () => {
+    const e = new TestEnv(createLab({ purpose: "vcrlv", nodes: ["a", "b"], v4: "192.0.2.0/24" }));
+    const d = mkdtempSync(`${tmpdir()}/vipdt-rlv-`);
+    let reader: Proc | undefined;
+    try {
+      const fifo = `${d}/fifo`;
+      const aConf = (o: Partial<Parameters<typeof variedConf>[0]> = {}) =>
+        variedConf({ routerId: "ra", prio: 200, fifo, uniSrc: "192.0.2.1", uniPeer: "192.0.2.2", withX: true, withN: false, ...o });
+      const A = e.vipd("a", aConf());
+      const B = e.vipd("b", variedConf({ routerId: "rb", prio: 100, uniSrc: "192.0.2.2", uniPeer: "192.0.2.1", withX: true, withN: true }));
+      for (const n of ["VI_V", "VI_U", "VI_X"]) await waitStatus(A, "MASTER", WAIT_MS, n);
+      for (const n of ["VI_V", "VI_U", "VI_X"]) await waitStatus(B, "BACKUP", WAIT_MS, n);
+      await waitStatus(B, "MASTER", WAIT_MS, "VI_N"); // only b has it so far
+      reader = new Proc("fifo reader", ["cat", fifo]);
+      await waitFor(() => reader!.lines.length >= 6, 3000, () => `start-up FIFO lines (${reader!.text})`);
+      const fifoFrom = reader.lines.length;
+      const vmacIndex = () => (JSON.parse(e.lab.exec("a", ["ip", "-j", "link", "show", "dev", "vrrp.51"]).stdout)[0] as { ifindex: number }).ifindex;
+      const vmac0 = vmacIndex();
+      const mon = await e.monitor("a");
+      const l0 = A.lines.length;
+
+      // 10 unchanged reloads
+      for (let i = 0; i < 10; i++) {
+        A.kill("SIGHUP");
+        await waitFor(() => A.lines.slice(l0).filter((l) => /Reloaded .* 3 kept, 0 added, 0 removed/.test(l.line)).length >= i + 1, 3000, `reload ${i + 1}`);
+        await Bun.sleep(50);
+      }
+      await Bun.sleep(300);
+      // (the schema still marks notify_deleted "not yet implemented" although DELETED is reported: ignored here)
+      expect(A.lines.slice(l0).filter((l) => /Entering|ERROR|WARNING/.test(l.line) && !/'notify_deleted' is parsed but not yet implemented/.test(l.line)).map((l) => l.line)).toEqual([]);
+      expect(mon.list().filter((ev) => ev.kind === "del").map((ev) => ev.address)).toEqual([]);
+      expect(vmacIndex()).toBe(vmac0);
+      expect(reader.lines.slice(fifoFrom).map((l) => l.line)).toEqual([]);
+
+      // a config with an error is rejected; the daemon keeps the old one
+      writeFileSync(A.configPath, aConf().replace("priority 200", "priority 300"));
+      const bad = await vipdReload(A);
+      expect(bad.code).not.toBe(0);
+      expect(bad.out).toMatch(/reject/i);
+      await A.waitLine(/reload rejected/, 3000, l0);
+      for (const n of ["VI_V", "VI_U", "VI_X"]) expect((await instanceStatus(A, n))?.state).toBe("MASTER");
+
+      // VI_X removed, VI_N added, VI_U's priority lowered below b's
+      const l1 = A.lines.length;
+      const f1 = reader.lines.length;
+      writeFileSync(A.configPath, aConf({ withX: false, withN: true, uniPrio: 50 }));
+      const good = await vipdReload(A);
+      expect(good.code, good.out).toBe(0);
+      await A.waitLine(/Reloaded .* 2 kept, 1 added, 1 removed/, 3000, l1);
+      await waitStatus(B, "MASTER", WAIT_MS, "VI_X"); // a's VI_X resigned
+      await waitStatus(B, "MASTER", WAIT_MS, "VI_U");
+      await waitStatus(A, "BACKUP", WAIT_MS, "VI_U");
+      await waitStatus(A, "MASTER", WAIT_MS, "VI_N"); // new: starts BACKUP (the FIFO shows it), then preempts b's 100
+      await waitStatus(B, "BACKUP", WAIT_MS, "VI_N");
+      await waitFor(() => !hasAddress(e.ns("a"), "192.0.2.102") && !hasAddress(e.ns("a"), "192.0.2.101") && hasAddress(e.ns("a"), "192.0.2.103"), 2000, "a's addresses to follow");
+      expect((await instanceStatus(A, "VI_V"))?.state).toBe("MASTER");
+      expect(A.lines.slice(l1).filter((l) => /\(VI_V\)/.test(l.line)).map((l) => l.line)).toEqual([]);
+      expect(mon.list().filter((ev) => ev.kind === "del").map((ev) => ev.address).sort()).toEqual(["192.0.2.101", "192.0.2.102"]);
+      expect(vmacIndex()).toBe(vmac0);
+      const fl = await waitFor(() => {
+        const l = reader!.lines.slice(f1).map((x) => x.line);
+        return l.includes('INSTANCE "VI_N" MASTER 200') ? l : undefined;
+      }, 3000, () => `FIFO lines after the reload (${reader!.text})`);
+      expect(fl).toContain('INSTANCE "VI_X" DELETED 200');
+      expect(fl).toContain('INSTANCE "VI_U" BACKUP 50');
+      expect(fl.filter((l) => /VI_N/.test(l))).toEqual(['INSTANCE "VI_N" BACKUP 200', 'INSTANCE "VI_N" MASTER 200']);
+      expect(fl.filter((l) => /VI_V/.test(l))).toEqual([]);
+    } finally {
+      await reader?.stop("SIGKILL", 1000);
+      await e.close();
+      rmSync(d, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  test.concurrent("50 reloads under a 10 ms ping: no transition, no VIP removal, no lost ping; changing another instance leaves VI_1 untouched", async () => {
     const e = new TestEnv(createLab({ purpose: "vcstorm", nodes: ["a", "b", "c"], v4: "192.0.2.0/24" }));
     let ping: Proc | undefined;
     let fifoReader: Proc | undefined;
@@ -94,8 +183,8 @@ describe.skipIf(!ROOT)("reload storm (compiled vipd, netns)", () => {
       const aLines = A.lines.length;
       const bLines = B.lines.length;
 
-      // 700 pings at 10 ms (~7 s); the reloads start after 0.5 s and come every 100-130 ms.
-      const COUNT = 700;
+      // 1200 pings at 10 ms (~12 s, room for a slow shared CPU); the reloads start after 0.5 s and come every 100-130 ms.
+      const COUNT = 1200;
       ping = new Proc("ping", ["ip", "netns", "exec", e.ns("c"), "ping", "-n", "-q", "-i", "0.01", "-W", "1", "-c", String(COUNT), VIP1]);
       await Bun.sleep(500);
       const kinds = { sighup: 0, cli: 0 };
