@@ -121,7 +121,7 @@ export function createPingTransport(watcher?: FdWatcher): PingTransport {
               if (s.raw && dv.getUint16(4) !== id) continue;
               if (dv.getUint16(6) !== mySeq) continue;
               if (src && src.addr !== addr) continue;
-              return finish(true, "ICMP echo reply");
+              return finish(true, `ICMP echo reply (${s.raw ? "raw socket" : "ping socket"})`);
             }
           };
           timer = setTimeout(() => finish(false, "ICMP timeout"), Math.max(1, Math.ceil(r.timeoutMs)));

@@ -77,6 +77,8 @@ interface Entry {
   stopped: boolean;
   suspended: boolean;
   reported: boolean;
+  /** The last check was a failure being retried (for keepalived's "failed after N retries"). */
+  lastRetrying: boolean;
   file?: { value: number | undefined; up: boolean; weightDelta: number; watcher?: FSWatcher; reading: boolean };
 }
 
@@ -98,7 +100,7 @@ export class CheckRunner {
     const info: CheckerInfo[] = [];
     rs.checkers.forEach((_, index) => {
       const built = buildChecker(vs, rs, index, deps, port);
-      const e: Entry = { rsRef, index, label, built, stopped: false, suspended: false, reported: false };
+      const e: Entry = { rsRef, index, label, built, stopped: false, suspended: false, reported: false, lastRetrying: false };
       for (const p of built.problems) this.#log("warn", `${label} ${p}`);
       let up = true;
       if (built.kind === "polled") {
@@ -210,8 +212,10 @@ export class CheckRunner {
       if (e.stopped) return;
       const v = s.finish(this.#clock.now(), o.ok);
       if (o.note) this.#log("info", `${e.label} ${e.built.type}: ${o.note}`);
+      const afterRetries = e.lastRetrying;
+      e.lastRetrying = v.retrying;
       if (v.transition === "up") this.#log("info", `${e.built.type} on service ${e.label} succeeded: ${o.detail}`);
-      else if (v.transition === "down") this.#log("info", `${e.built.type} on service ${e.label} failed${e.sched!.timing.retry ? ` after ${e.sched!.timing.retry} retries` : ""}: ${o.detail}`);
+      else if (v.transition === "down") this.#log("info", `${e.built.type} on service ${e.label} failed${afterRetries ? ` after ${e.sched!.timing.retry} retries` : ""}: ${o.detail}`);
       else if (v.logFailure) this.#log("info", `${e.built.type} on service ${e.label} failed: ${o.detail}`);
       const r: Omit<CheckReport, "rsRef" | "checkerIndex" | "type" | "first"> = { ok: o.ok, up: v.up, detail: o.detail, latencyMs: v.latencyMs, retrying: v.retrying };
       if (v.transition) r.transition = v.transition;
