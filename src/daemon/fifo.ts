@@ -250,6 +250,27 @@ export class NotifyFifo {
    * closes it, and stops the reader script (SIGTERM, SIGKILL after `killAfterMs`).
    */
   close(killAfterMs = 1000): void {
+    this.#shut();
+    this.script?.terminate(killAfterMs);
+  }
+
+  /**
+   * Like close(), but lets the reader script finish first: with our descriptor closed it reads
+   * what is buffered (the STOP lines of a shutdown) and then sees end of file. A script still
+   * running after `graceMs` is stopped as close() does.
+   */
+  async drainAndClose(graceMs = 500, killAfterMs = 1000): Promise<void> {
+    this.#shut();
+    const script = this.script;
+    if (!script?.isRunning()) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([script.result, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+    if (script.isRunning()) script.terminate(killAfterMs);
+  }
+
+  /** Unlinks the FIFO if we created it and closes our descriptor (once). */
+  #shut(): void {
     if (this.closing) return;
     this.closing = true;
     if (this.created) tryUnlink(this.path);
@@ -261,7 +282,6 @@ export class NotifyFifo {
       }
       this.fd = undefined;
     }
-    this.script?.terminate(killAfterMs);
   }
 
   /** The reader script's handle, if one was started (for tests and shutdown waits). */
@@ -438,6 +458,11 @@ export class NotifyFifos {
   /** Closes every FIFO and stops the reader scripts. */
   close(killAfterMs = 1000): void {
     for (const f of this.all) f.close(killAfterMs);
+  }
+
+  /** At shutdown: closes every FIFO and gives the reader scripts `graceMs` to read the last lines and end. */
+  async drainAndClose(graceMs = 500, killAfterMs = 1000): Promise<void> {
+    await Promise.all(this.all.map((f) => f.drainAndClose(graceMs, killAfterMs)));
   }
 
   private writeAll(targets: NotifyFifo[], line: string): void {

@@ -109,7 +109,7 @@ export class VrrpEvents {
     await this.#notify.shutdown(1500);
     await this.#smtp?.idle(2000);
     this.#smtp?.close();
-    this.#fifos.close();
+    await this.#fifos.drainAndClose(500); // the reader scripts get the STOP lines before they are stopped
     await this.#runner.shutdown(500);
   }
 }
