@@ -252,7 +252,8 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
       // a second FIFO (vrrp_notify_fifo) is consumed by its vrrp_notify_fifo_script, which vipd starts
       const fifo2 = join(d, "vrrp2.fifo");
       const out = join(d, "script.out");
-      const consumer = shellScript(join(d, "consumer.sh"), `while read -r line; do echo "$line" >> ${out}; done < "$1"`);
+      // a consumer that takes 100 ms per line: the STOP line must still reach it at shutdown
+      const consumer = shellScript(join(d, "consumer.sh"), `while read -r line; do sleep 0.1; echo "$line" >> ${out}; done < "$1"`);
       const A = e.vipd("a", globals("fa", [`notify_fifo ${fifo}`, `vrrp_notify_fifo ${fifo2}`, `vrrp_notify_fifo_script ${consumer}`]) + inst({ priority: 100, vip: `${VIP}/24` }));
       await waitFor(() => existsSync(fifo), WAIT_MS, "the FIFO to be created");
       reader = new Proc("fifo reader", ["cat", fifo]);
