@@ -66,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
   const trackers = new TrackerHub(loaded.model, host, log, undefined, host.fdWatcher);
   const { VipdCounters } = await import("../daemon/metrics.ts");
   const counters = new VipdCounters();
-  const lvs = await startLvs(loaded.model, log, events);
+  const lvs = await startLvs(loaded.model, log, events, host.fdWatcher);
   const runtime = new VrrpRuntime(loaded.model, host, log, {
     version: versionLine(),
     configFile: path,
@@ -168,13 +168,12 @@ function writePid(path: string, log: Logger): void {
 }
 
 /** The LVS manager when the config has virtual servers (IPVS unavailable: one log line, VRRP runs on). */
-async function startLvs(model: import("../config/model.ts").Model, log: Logger, events: import("../daemon/vrrp-events.ts").VrrpEvents) {
+async function startLvs(model: import("../config/model.ts").Model, log: Logger, events: import("../daemon/vrrp-events.ts").VrrpEvents, watcher: import("../../ffi/fdwatch.ts").FdWatcher) {
   if (!model.virtual_server.length) return undefined;
-  const { createLvsManager } = await import("../lvs/manager.ts");
+  const { startLvsDaemon } = await import("../daemon/lvs-daemon.ts");
   const { Ipvs } = await import("../../ffi/ipvs.ts");
-  const lvs = createLvsManager(model, { log, openIpvs: () => Ipvs.open(), fifo: events.fifos, mail: (e) => events.mail(e) });
-  lvs.start();
-  return lvs;
+  const { createPingTransport } = await import("../../ffi/ping-socket.ts");
+  return startLvsDaemon(model, { log, events, openIpvs: () => Ipvs.open(), ping: createPingTransport(watcher) });
 }
 
 async function startControl(path: string, runtime: import("../daemon/status-types.ts").StatusProvider, log: Logger, reload: () => { ok: boolean; message: string }): Promise<{ close(): void } | undefined> {

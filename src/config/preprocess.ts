@@ -23,6 +23,7 @@ import * as nodePath from "node:path";
 import type { Token } from "./ast.ts";
 import { Diagnostics, type SourcePos } from "./diagnostics.ts";
 import { findBrace, isBlank, posAt, rawLine, sliceLine, stripComment, tokenize, type SourceLine } from "./lexer.ts";
+import { prngUint32 as makeRandom } from "../prng.ts";
 
 /** What the preprocessor needs from the outside world (files, identity, randomness). */
 export interface PreprocessHost {
@@ -226,17 +227,6 @@ function unescapeGlob(s: string): string {
   return s.replace(/\\(.)/g, "$1");
 }
 
-/** Deterministic PRNG (mulberry32) for ${_RANDOM}. */
-function makeRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 /** Turns keepalived.conf files into logical token lines, one call to `next()` at a time. */
 export class Preprocessor {

@@ -5,20 +5,11 @@
  * milliseconds of real time and records every state change.
  */
 import { VrrpInstance, instanceParams } from "../../src/vrrp/instance.ts";
+import { prng } from "../../src/prng.ts";
+export { prng };
 import type { InstanceParams, VrrpAction } from "../../src/vrrp/instance.ts";
 import { STATE_NAMES, VrrpState } from "../../src/vrrp/types.ts";
 
-/** Deterministic 32-bit PRNG (mulberry32); returns floats in [0,1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface LinkModel {
   /** One-way delay every delivery has, ms. */

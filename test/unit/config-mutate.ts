@@ -3,23 +3,14 @@
  * case by hand: `makeCase(seed, index).text`).
  */
 import { readdirSync, readFileSync } from "node:fs";
+import { prng } from "../../src/prng.ts";
+export { prng };
 import { join } from "node:path";
 import { toYaml } from "../../src/config/emit.ts";
 import { loadConfig } from "../../src/config/load.ts";
 
 const FIX = join(import.meta.dir, "../fixtures/configs");
 
-/** mulberry32: a small, fast, seedable PRNG (uniform in [0, 1)). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface Source {
   name: string;

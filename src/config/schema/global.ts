@@ -47,9 +47,9 @@ export const globalDefs: BlockSpec = {
       { name: "tcp", option: "tcp", scalar: int(0, 2147483647) },
       { name: "tcpfin", option: "tcpfin", scalar: int(0, 2147483647) },
       { name: "udp", option: "udp", scalar: int(0, 2147483647) },
-    ], { syntax: "[tcp S] [tcpfin S] [udp S]" }), "IPVS connection timeouts", { status: "not-implemented" }),
-    lvs_flush: kw(flag(), "flush the IPVS table at start", { status: "not-implemented" }),
-    lvs_flush_on_stop: kw(record([{ name: "mode", scalar: oneOf(["VS"]), optional: true }], { syntax: "[VS]" }), "flush IPVS at stop", { status: "not-implemented" }),
+    ], { syntax: "[tcp S] [tcpfin S] [udp S]" }), "IPVS connection timeouts"),
+    lvs_flush: kw(flag(), "flush the IPVS table at start"),
+    lvs_flush_on_stop: kw(record([{ name: "mode", scalar: oneOf(["VS"]), optional: true }], { syntax: "[VS]" }), "flush IPVS at stop"),
     lvs_sync_daemon: kw(record([
       { name: "interface", scalar: ifname() },
       { name: "instance", scalar: str(), optional: true },
@@ -59,7 +59,7 @@ export const globalDefs: BlockSpec = {
       { name: "port", option: "port", scalar: port() },
       { name: "ttl", option: "ttl", scalar: int(1, 255) },
       { name: "group", option: "group", scalar: ip() },
-    ], { syntax: "IFACE [[inst] VRRP_INSTANCE] [id N] [maxlen N] [port N] [ttl N] [group ADDR]" }), "IPVS connection sync daemon", { status: "not-implemented" }),
+    ], { syntax: "IFACE [[inst] VRRP_INSTANCE] [id N] [maxlen N] [port N] [ttl N] [group ADDR]" }), "IPVS connection sync daemon"),
     // VRRP defaults
     vrrp_mcast_group4: kw(one(ip({ family: "inet" })), "IPv4 multicast group for adverts", { default: "224.0.0.18" }),
     vrrp_mcast_group6: kw(one(ip({ family: "inet6" })), "IPv6 multicast group for adverts", { default: "ff02::12" }),

@@ -4,7 +4,6 @@ import { integer, kw, seconds, userGroup, weightWithReverse } from "./common.ts"
 import { ifname, int, ip, oneOf, pattern, port, str } from "./scalar.ts";
 
 export const SCHEDULERS = ["rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos"] as const;
-const LATER = "LVS and health checking arrive with issue 5";
 
 const lvsMethod = () =>
   record(
@@ -27,7 +26,7 @@ const connectionKeywords: BlockSpec["keywords"] = {
   bind_port: kw(one(port()), "source port"),
   bind_if: kw(one(ifname()), "source interface (IPv6 link-local)"),
   connect_timeout: kw(seconds(0.001, 2147483), "connect timeout (s)", { default: 5 }),
-  fwmark: kw(integer(0, 4294967295), "SO_MARK of the check's socket"),
+  fwmark: kw(integer(0, 4294967295), "SO_MARK of the check's socket", { status: "not-implemented", note: "checks run without SO_MARK" }),
 };
 /** Keywords shared by every checker (keepalived's install_checker_common_keywords). */
 const retryKeywords: BlockSpec["keywords"] = {
@@ -57,7 +56,7 @@ const url: BlockSpec = {
     regex_options: kw(list(str()), "PCRE2 options"),
     regex_min_offset: kw(integer(0, 2147483647), "start of the regex search"),
     regex_max_offset: kw(integer(0, 2147483647), "end of the regex search"),
-    regex_stack: kw(record([{ name: "start", scalar: int(0, 2147483647) }, { name: "max", scalar: int(0, 2147483647) }], { syntax: "START MAX" }), "PCRE2 JIT stack"),
+    regex_stack: kw(record([{ name: "start", scalar: int(0, 2147483647) }, { name: "max", scalar: int(0, 2147483647) }], { syntax: "START MAX" }), "PCRE2 JIT stack", { status: "ignored", note: "vipd's regex engine needs no JIT stack" }),
     tls_compliant: kw(flag(), "close TLS cleanly"),
   },
 };
@@ -114,7 +113,10 @@ export const checkers: Record<string, BlockSpec> = {
 };
 
 const checkerKeywords: BlockSpec["keywords"] = Object.fromEntries(
-  Object.entries(checkers).map(([k, spec]) => [k, kw(repeated(spec), `${k} health check (repeatable)`)]),
+  Object.entries(checkers).map(([k, spec]) => [
+    k,
+    kw(repeated(spec), `${k} health check (repeatable)`, k === "BFD_CHECK" ? { status: "not-implemented", note: "BFD is not implemented yet" } : {}),
+  ]),
 );
 
 const timingKeywords: BlockSpec["keywords"] = {
@@ -270,8 +272,8 @@ export const bfdInstance: BlockSpec = {
 };
 
 export const lvsRootKeywords: BlockSpec["keywords"] = {
-  virtual_server_group: kw(namedLines(vsgEntry), "a named group of addresses sharing real servers", { status: "not-implemented", note: LATER }),
-  virtual_server: kw(headed(vsHeader, virtualServer, "IP [PORT] | fwmark N | group NAME { ... }"), "an IPVS virtual server", { status: "not-implemented", note: LATER }),
-  SSL: kw(block(ssl), "TLS client context for SSL_GET", { status: "not-implemented", note: LATER }),
+  virtual_server_group: kw(namedLines(vsgEntry), "a named group of addresses sharing real servers"),
+  virtual_server: kw(headed(vsHeader, virtualServer, "IP [PORT] | fwmark N | group NAME { ... }"), "an IPVS virtual server"),
+  SSL: kw(block(ssl), "TLS client context for SSL_GET", { status: "not-implemented", note: "SSL_GET runs without a client certificate" }),
   bfd_instance: kw(named(bfdInstance), "a BFD session", { status: "not-implemented", note: "BFD is not implemented yet" }),
 };

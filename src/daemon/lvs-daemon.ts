@@ -1,0 +1,94 @@
+/**
+ * LVS in the daemon: the IPVS manager plus the health checkers that feed it. Real servers are
+ * checked by src/check (one CheckRunner), transitions go to the manager, which programs IPVS.
+ */
+import type { Model, RealServerModel, VirtualServerModel } from "../config/model.ts";
+import { CheckRunner } from "../check/runner.ts";
+import type { PingTransport } from "../check/ping.ts";
+import { createLvsManager, type LvsManager, type LvsStatus } from "../lvs/manager.ts";
+import type { IpvsOpen } from "../lvs/manager.ts";
+import type { Logger } from "./logger.ts";
+import { defaultScriptIdentity, ScriptRunner } from "./scripts.ts";
+import type { VrrpEvents } from "./vrrp-events.ts";
+
+export interface LvsDaemonDeps {
+  log: Logger;
+  events: VrrpEvents;
+  openIpvs: () => IpvsOpen;
+  ping?: PingTransport;
+}
+
+export interface LvsDaemon {
+  manager: LvsManager;
+  vrrpState(instance: string, state: string): void;
+  reload(model: Model): void;
+  status(): LvsStatus & { checkers: ReturnType<CheckRunner["snapshot"]> };
+  stop(): Promise<void>;
+}
+
+/** The model's virtual server and real server a manager ref points at. */
+function modelsOf(model: Model, vsKey: string, ip: string, port: number): { vs: VirtualServerModel; rs: RealServerModel } | undefined {
+  const vs = model.virtual_server.find((v) => vsKey === v.id || vsKey === `${v.id}/${v.protocol}`);
+  if (!vs) return undefined;
+  const rs = vs.real_servers.find((r) => r.ip === ip && ((r.port ?? 0) === port || vs.port === port || port === 0)) ?? vs.real_servers.find((r) => r.ip === ip);
+  return rs ? { vs, rs } : undefined;
+}
+
+/** Starts IPVS programming and the checkers; undefined when the config has no virtual_server. */
+export function startLvsDaemon(model: Model, deps: LvsDaemonDeps): LvsDaemon | undefined {
+  if (!model.virtual_server.length) return undefined;
+  const { log } = deps;
+  let current = model;
+  const scripts = new ScriptRunner();
+  const runner = new CheckRunner({
+    onReport: (r) => manager.checkerReport(r),
+    onLog: (level, msg) => (level === "warn" ? log.warn(msg) : level === "error" ? log.error(msg) : log.info(msg)),
+  });
+  const manager: LvsManager = createLvsManager(model, {
+    log,
+    openIpvs: deps.openIpvs,
+    fifo: deps.events.fifos,
+    mail: (e) => deps.events.mail(e),
+    onSuspend: (vsKey, suspended) => {
+      for (const r of manager.realServers()) if (r.vs.key === vsKey) runner.setSuspended(r.ref, suspended);
+    },
+  });
+
+  const addCheckers = () => {
+    const ident = defaultScriptIdentity(current.global);
+    for (const r of manager.realServers()) {
+      const m = modelsOf(current, r.vs.key, r.rs.ip, r.rs.port);
+      if (!m || !m.rs.checkers.length) continue;
+      runner.add(r.ref, m.vs, m.rs, {
+        scripts,
+        ...(ident && !("error" in ident) ? { scriptIdentity: ident } : {}),
+        ...(deps.ping ? { ping: deps.ping } : {}),
+        trackFiles: current.track_file,
+        logAllFailures: current.global.doc.checker_log_all_failures === true,
+      }, { port: r.rs.port });
+      if (manager.checkersSuspended(r.vs.key)) runner.setSuspended(r.ref, true);
+    }
+  };
+
+  manager.start();
+  addCheckers();
+  return {
+    manager,
+    vrrpState: (instance, state) => manager.vrrpState(instance, state),
+    reload(next) {
+      current = next;
+      // checkers restart with the new configuration; the manager keeps the alive state of
+      // unchanged real servers, so IPVS is not touched for them
+      for (const s of runner.snapshot()) runner.remove(s.rsRef);
+      manager.reload(next);
+      addCheckers();
+    },
+    status: () => ({ ...manager.status(), checkers: runner.snapshot() }),
+    async stop() {
+      runner.stop();
+      await manager.stop();
+      await scripts.shutdown(500);
+    },
+  };
+}
+
