@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { suite, test } from "./harness.ts";
-import { D1, VIP, VIPD_BIN, Vipd, fetchMany, lab, savedRules, sh, staticVip, tally, waitFor } from "./lvs-lab.ts";
+import { D1, VIP, Vipd, fetchMany, lab, savedRules, sh, staticVip, tally, waitFor } from "./lvs-lab.ts";
 
 suite("lvs-director");
 
@@ -135,8 +135,9 @@ test("vipd programs IPVS from keepalived.conf: ipvsadm -S -n and -Ln match the c
   assert.deepEqual(block(`UDP ${VIP}:53 `), [`UDP ${VIP}:53 wlc ops`, "-> 203.0.113.11:5353 Masq 1 0 0"]);
   assert.match(sh(`ip netns exec ${D1} ipvsadm -Ln --thresholds`), /-> 203\.0\.113\.12:443\s+100\s+10\s+0\s+0/);
 
-  // `vipd status --json` reports the same (the CLI over the control socket).
-  const st = JSON.parse(sh(`ip netns exec ${D1} ${VIPD_BIN} status --json --control ${d1.sock}`)) as { lvs?: { available: boolean; virtualServers: { services: string[]; quorumUp: boolean; realServers: { address: string; ipvsWeight: number | null }[] }[] } };
+  // The status (what `vipd status --json` prints, read from the control socket: a second Bun
+  // process costs seconds under TCG) reports the same.
+  const st = await d1.status();
   assert.equal(st.lvs?.available, true, JSON.stringify(st).slice(0, 400));
   const web = st.lvs!.virtualServers.find((v) => v.services.some((s) => s.includes(`${VIP}:80`) && s.toLowerCase().includes("tcp")));
   assert.ok(web, JSON.stringify(st.lvs!.virtualServers.map((v) => v.services)));
@@ -145,17 +146,17 @@ test("vipd programs IPVS from keepalived.conf: ipvsadm -S -n and -Ln match the c
   assert.equal(st.lvs!.virtualServers.length, 6);
 });
 
-test("a client's requests are spread as the scheduler says: rr evenly over 3, wrr 3:1 exactly", () => {
-  const rr = fetchMany(30, 80);
-  assert.deepEqual(tally(rr), { rs1: 10, rs2: 10, rs3: 10 }, ctx(rr.join(",")));
+test("a client's requests are spread as the scheduler says: rr evenly over 3, wrr 3:1, exact counts", () => {
+  const rr = fetchMany(15, 80);
+  assert.deepEqual(tally(rr), { rs1: 5, rs2: 5, rs3: 5 }, ctx(rr.join(",")));
   // rr takes the servers in a fixed cycle: every window of 3 consecutive answers has all three.
   for (let i = 0; i + 3 <= rr.length; i++) assert.equal(new Set(rr.slice(i, i + 3)).size, 3, rr.join(","));
-  const wrr = fetchMany(40, 8080);
-  assert.deepEqual(tally(wrr), { rs1: 30, rs2: 10 }, ctx(wrr.join(",")));
+  const wrr = fetchMany(24, 8080);
+  assert.deepEqual(tally(wrr), { rs1: 18, rs2: 6 }, ctx(wrr.join(",")));
   // The kernel's connection table agrees (its counters fold in only every 2 s; the entries are there at once).
   const conns = sh(`ip netns exec ${D1} ipvsadm -Lnc`).split("\n").filter((l) => l.includes(` ${VIP}:8080 `));
   const perServer = tally(conns.map((l) => l.trim().split(/\s+/).pop()!));
-  assert.deepEqual(perServer, { "203.0.113.11:80": 30, "203.0.113.12:80": 10 }, conns.join("\n"));
+  assert.deepEqual(perServer, { "203.0.113.11:80": 18, "203.0.113.12:80": 6 }, conns.join("\n"));
 });
 
 test("quorum lost (all real servers gone on reload) brings in the sorry server; quorum back removes it", async () => {
@@ -177,29 +178,21 @@ test("quorum lost (all real servers gone on reload) brings in the sorry server; 
   const web2 = (await d1.lvs()).virtualServers.find((v) => v.key === web.key)!;
   assert.equal(web2.quorumUp, true);
   assert.equal(web2.sorryServer?.active, false);
-
-  d1.reload(config());
-  await waitFor(() => rules().length === EXPECTED.length, 5000, () => ctx(`back to the full config:\n${rules().join("\n")}`));
-  assert.deepEqual(rules(), EXPECTED);
 });
 
-test("an external ipvsadm -C (and a changed weight) is repaired within the 5 s repair period; foreign entries stay", async () => {
-  sh(`ip netns exec ${D1} ipvsadm -A -t 192.0.2.9:80 -s rr`); // not vipd's: must survive repair and stop
-  sh(`ip netns exec ${D1} ipvsadm -e -t ${VIP}:8080 -r 203.0.113.11:80 -m -w 9`);
+test("an external ipvsadm -C, a changed weight and a missing dest are repaired within the 5 s repair period; foreign entries stay", async () => {
+  const before = rules(); // vipd's table as the last case left it
   const t0 = performance.now();
-  sh(`ip netns exec ${D1} ipvsadm -C && ip netns exec ${D1} ipvsadm -A -t 192.0.2.9:80 -s rr`);
-  assert.deepEqual(rules(), ["-A -t 192.0.2.9:80 -s rr"]);
-  const want = [...EXPECTED, "-A -t 192.0.2.9:80 -s rr"].sort();
-  await waitFor(() => rules().length === want.length, 7000, () => ctx(`repair after ipvsadm -C:\n${rules().join("\n")}`), 100);
+  // Flush, then leave one of vipd's services half there with a wrong weight, and one that is not vipd's.
+  sh(`ip netns exec ${D1} sh -c 'ipvsadm -C && ipvsadm -A -t 192.0.2.9:80 -s rr && ipvsadm -A -t ${VIP}:8080 -s wrr && ipvsadm -a -t ${VIP}:8080 -r 203.0.113.11:80 -m -w 9'`);
+  assert.equal(rules().length, 3);
+  const want = [...before, "-A -t 192.0.2.9:80 -s rr"].sort();
+  await waitFor(() => rules().join("\n") === want.join("\n"), 7000, () => ctx(`repair after ipvsadm -C:\n${rules().join("\n")}`), 100);
   const ms = performance.now() - t0;
-  assert.deepEqual(rules(), want, ctx("after repair"));
   assert.ok(ms <= 5800, `repaired after ${Math.round(ms)} ms (period 5000)`);
   console.log(`    repaired ${Math.round(ms)} ms after ipvsadm -C`);
   assert.match(d1.logTail(60), /IPVS: repaired \d+ change\(s\) made outside vipd/);
-
-  // A weight changed outside vipd is put back too.
-  sh(`ip netns exec ${D1} ipvsadm -e -t ${VIP}:8080 -r 203.0.113.11:80 -m -w 9`);
-  await waitFor(() => rules().includes(`-a -t ${VIP}:8080 -r 203.0.113.11:80 -m -w 3`), 7000, () => ctx(`weight repaired:\n${rules().join("\n")}`), 100);
+  assert.ok(before.includes(`-a -t ${VIP}:8080 -r 203.0.113.11:80 -m -w 3`) && before.includes(`-a -t ${VIP}:8080 -r 203.0.113.12:80 -m -w 1`));
 });
 
 test("SIGTERM: vipd removes only what it added (the foreign service stays)", async () => {

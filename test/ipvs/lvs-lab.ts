@@ -9,7 +9,7 @@
  *   d1 in0 203.0.113.2 / d2 in0 203.0.113.3 ── lvsin ── rs1..3 203.0.113.11..13, sorry .19
  *   VIP 198.51.100.100 (out0), gateway 203.0.113.1 (in0): static on d1, or held by VRRP.
  */
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { request } from "../../src/daemon/control-client.ts";
 import type { DaemonStatus } from "../../src/daemon/status-types.ts";
@@ -77,6 +77,7 @@ function attach(ns: string, ifname: string, peer: string, br: string, addr: stri
 export function lab(): void {
   if (built) return;
   built = true;
+  const t0 = performance.now();
   sh("ip link add lvsout type bridge && ip link set lvsout up && ip link add lvsin type bridge && ip link set lvsin up");
   sh(`ip netns add ${CLIENT} && ip -n ${CLIENT} link set lo up`);
   attach(CLIENT, "eth0", "lc-b", "lvsout", "198.51.100.2");
@@ -93,6 +94,7 @@ export function lab(): void {
     writeFileSync(`${WORK}/www-${s.name}/index.html`, `${s.name}\n`);
     startHttpd(s.name);
   }
+  console.log(`    lab built in ${Math.round(performance.now() - t0)} ms`);
 }
 
 /** Starts (or restarts) the httpd of server `name` on port 80. */
@@ -112,8 +114,8 @@ export function stopHttpd(name: ServerName): void {
 
 /** The director's service addresses as static addresses (for the cases without VRRP). */
 export function staticVip(ns: string, on: boolean): void {
-  const op = on ? "add" : "del";
-  sh(`ip -n ${ns} addr ${op} ${VIP}/24 dev out0 && ip -n ${ns} addr ${op} ${GATEWAY}/24 dev in0`);
+  if (on) sh(`ip -n ${ns} addr replace ${VIP}/24 dev out0 && ip -n ${ns} addr replace ${GATEWAY}/24 dev in0`);
+  else sh(`ip -n ${ns} addr del ${VIP}/24 dev out0 2>/dev/null; ip -n ${ns} addr del ${GATEWAY}/24 dev in0 2>/dev/null; true`);
 }
 
 /** Removes everything lab() made and stops every daemon and httpd it started. */
@@ -176,6 +178,7 @@ export class Vipd {
       closeSync(fd);
     }
     directors.add(this);
+    appendFileSync(this.logFile, `${new Date().toISOString()} (test) spawned vipd pid ${this.proc.pid} in ${this.ns}\n`);
     await waitFor(async () => {
       if (this.proc?.exitCode !== null) throw new Error(`vipd ${this.name} exited ${this.proc?.exitCode}:\n${this.logTail()}`);
       return await this.status().catch(() => undefined);
