@@ -10,6 +10,7 @@
  * - HTTP: one url per run, round-robin, `delay_loop` apart; UP needs every url to pass; the url
  *   that failed is re-checked until it passes, then all urls again (fast_recovery: at once).
  */
+import { prng } from "../prng.ts";
 import type { CheckerTiming } from "./timing.ts";
 
 /** How runs are scheduled. MISC_CHECK counts its interval from the start of a run, others from its end. */
@@ -174,14 +175,5 @@ export class CheckScheduler {
   }
 }
 
-/** A deterministic RNG in [0, 1) (mulberry32), for tests and reproducible jitter. */
-export function seededRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic RNG in [0, 1), for tests and reproducible jitter. */
+export const seededRng = prng;
