@@ -173,6 +173,67 @@ describe.skipIf(!ROOT)("issue 4 trackers on the wire (compiled vipd, netns)", ()
     }
   }, 40_000);
 
+  test.concurrent("track_file: value × weight moves mastership (and back); a weight-0 file with a non-zero value means FAULT", async () => {
+    const e = pair("vctf");
+    const d = dir("tf");
+    try {
+      const f1 = `${d}/prio`;
+      const f0 = `${d}/maint`;
+      writeFileSync(f1, "0\n");
+      writeFileSync(f0, "0\n");
+      const top = [`track_file prio {`, `    file ${f1}`, "    weight -10", "}", `track_file maint {`, `    file ${f0}`, "    weight 0", "}"];
+      const A = e.vipd("a", conf({ priority: 150, top, inst: ["track_file {", "    prio", "    maint", "}"] }));
+      await waitStatus(A, "MASTER", WAIT_MS);
+      const B = e.vipd("b", conf({ priority: 100 }));
+      await waitStatus(B, "BACKUP", WAIT_MS);
+
+      writeFileSync(f1, "6\n"); // 150 - 60 = 90 < 100
+      await waitStatus(B, "MASTER", WAIT_MS);
+      expect((await waitStatus(A, "BACKUP", WAIT_MS)).effectivePriority).toBe(90);
+      writeFileSync(f1, "-2\n"); // 150 + 20
+      await waitStatus(A, "MASTER", WAIT_MS);
+      expect((await instanceStatus(A))!.effectivePriority).toBe(170);
+
+      writeFileSync(f0, "1\n"); // maintenance: FAULT
+      const f = await waitStatus(A, "FAULT", WAIT_MS);
+      expect((f.faults as string[]).join(" ")).toMatch(/maint/);
+      await waitStatus(B, "MASTER", WAIT_MS);
+      writeFileSync(f0, "0\n");
+      await waitStatus(A, "MASTER", WAIT_MS);
+      expectClean(A);
+    } finally {
+      await e.close();
+    }
+  }, 40_000);
+
+  test.concurrent("use_vmac: the parent interface down → FAULT; up → MASTER again with the VIP back on the same VMAC", async () => {
+    const e = pair("vcvmif", true);
+    try {
+      const cfg = (prio: number) => conf({ priority: prio, inst: ["use_vmac"] }).replace(`${VIP}/24 dev eth0`, `${VIP}/24`);
+      const A = e.vipd("a", cfg(150));
+      await waitStatus(A, "MASTER", WAIT_MS);
+      const B = e.vipd("b", cfg(100));
+      await waitStatus(B, "BACKUP", WAIT_MS);
+      const vmac = () => JSON.parse(e.lab.exec("a", ["ip", "-j", "addr", "show", "dev", "vrrp.51"], true).stdout || "[]")[0] as
+        { ifindex: number; address: string; addr_info: Array<{ local: string }> } | undefined;
+      const v0 = vmac()!;
+      expect(v0.addr_info.map((x) => x.local)).toContain(VIP);
+
+      setLink(e.ns("a"), "eth0", false);
+      await waitStatus(A, "FAULT", WAIT_MS);
+      await waitStatus(B, "MASTER", WAIT_MS);
+      await waitFor(() => !hasAddress(e.ns("a"), VIP), 2000, "VIP released on a");
+      setLink(e.ns("a"), "eth0", true);
+      await waitStatus(A, "MASTER", WAIT_MS);
+      await waitStatus(B, "BACKUP", WAIT_MS);
+      const v1 = await waitFor(() => (vmac()?.addr_info.some((x) => x.local === VIP) ? vmac() : undefined), 2000, "VIP back on vrrp.51");
+      expect([v1.ifindex, v1.address]).toEqual([v0.ifindex, "00:00:5e:00:01:33"]);
+      expectClean(A);
+    } finally {
+      await e.close();
+    }
+  }, 40_000);
+
   test.concurrent("reload re-tracks: a new weight takes effect, and removing a failing weight-0 script clears its FAULT", async () => {
     const e = pair("vcrtrk");
     const d = dir("rtrk");
@@ -306,11 +367,20 @@ describe.skipIf(!ROOT)("issue 4 trackers on the wire (compiled vipd, netns)", ()
       const B = e.vipd("b", conf({ priority: 100 }));
       await waitStatus(A, "MASTER", WAIT_MS);
       await waitStatus(B, "BACKUP", WAIT_MS);
+      const cap = await e.capture("b");
 
+      const t0 = wallMs();
       setLink(e.ns("a"), "trk0", false);
       const f = await waitStatus(A, "FAULT", WAIT_MS);
       expect((f.faults as string[]).join(" ")).toMatch(/trk0/);
       await waitStatus(B, "MASTER", WAIT_MS);
+      // a resigned with a priority-0 advert, so b took over within skew time, not Master_Down_Interval
+      const zero = adverts(cap.frames(), 51).find((x) => x.src === e.lab.node("a").v4 && x.advert.priority === 0 && x.at >= t0);
+      expect(zero).toBeDefined();
+      const bFirst = adverts(cap.frames(), 51).find((x) => x.src === e.lab.node("b").v4 && x.advert.priority === 100 && x.at >= zero!.at);
+      expect(bFirst).toBeDefined();
+      console.log(`tracked interface down: priority-0 advert ${(zero!.at - t0).toFixed(0)} ms after ip link set down; b's first advert ${(bFirst!.at - zero!.at).toFixed(1)} ms after it (skew time 60.9 ms)`);
+      expect(bFirst!.at - zero!.at).toBeLessThan(250);
       await waitFor(() => !hasAddress(e.ns("a"), VIP), 2000, "VIP released on a");
       setLink(e.ns("a"), "trk0", true);
       await waitStatus(A, "MASTER", WAIT_MS);
