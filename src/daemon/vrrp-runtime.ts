@@ -57,6 +57,8 @@ interface Runner {
   tracks: Array<{ kind: TrackKind; name: string; weight: number; reverse: boolean }>;
   /** Fault reasons currently raised from tracking. */
   trackFaults: Set<string>;
+  /** garp_extra_if: the periodic GARP timer while MASTER. */
+  extraGarpTimer?: unknown;
 }
 
 type InstalledAddress = { spec: HostAddressSpec; text: string; ifname: string };
@@ -715,9 +717,36 @@ export class VrrpRuntime {
     for (const v of this.#addressesOf(r)) if (this.#addAddress(r, v)) r.installed.push(v);
     r.vipsSet = true;
     this.#net.masterUp(r.model.name);
+    this.#startExtraGarp(r);
+  }
+
+  /**
+   * garp_extra_if [all] SECS: while MASTER, one GARP/NA every SECS on each interface other
+   * than the instance's own that carries its addresses — VMACs only, or all with `all`
+   * (keepalived's vrrp_send_vmac_update). The first comes garp_master_delay + SECS after
+   * becoming MASTER.
+   */
+  #startExtraGarp(r: Runner): void {
+    const cfg = (r.model.doc.garp_extra_if ?? this.#model.global.doc.vrrp_garp_extra_if) as { all?: boolean; interval?: number } | undefined;
+    if (!cfg?.interval) return;
+    const own = this.#net.vipInterface(r.model.name) ?? r.model.interface;
+    const vmacs = new Set(this.#runners.map((x) => this.#net.vmacOf(x.model.name)?.name).filter((n): n is string => !!n));
+    const byIf = new Map<string, InstalledAddress>();
+    for (const v of r.installed) if (v.ifname !== own && (cfg.all || vmacs.has(v.ifname)) && !byIf.has(v.ifname)) byIf.set(v.ifname, v);
+    if (!byIf.size) return;
+    const tick = (delayMs: number) => {
+      r.extraGarpTimer = this.#host.setTimer(delayMs, () => {
+        if (!r.vipsSet || this.#stopped) return;
+        this.#announceAddresses(r, [...byIf.values()], 1);
+        tick(cfg.interval! * 1000);
+      });
+    };
+    tick((r.model.garp.garp_master_delay + cfg.interval) * 1000);
   }
 
   #removeAddresses(r: Runner): void {
+    this.#host.clearTimer(r.extraGarpTimer);
+    r.extraGarpTimer = undefined;
     this.#net.masterDown(r.model.name);
     for (const v of r.installed) this.#deleteAddress(r, v);
     r.installed = [];

@@ -150,6 +150,11 @@ export class FakeHost implements Host {
   onNetEvent(cb: (ev: NetEvent) => void): void {
     this.#listeners.push(cb);
   }
+  /** Test control: another interface (up). */
+  addLink(name: string): void {
+    const ifindex = Math.max(...this.#links.map((l) => l.ifindex)) + 1;
+    this.#links.push({ ifindex, name, up: true, noarp: false, mac: "02:00:00:00:01:0" + (ifindex % 10) });
+  }
   /** Test control: deliver a net event to the listeners. */
   emit(ev: NetEvent): void {
     for (const l of this.#listeners) l(ev);

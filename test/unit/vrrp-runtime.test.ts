@@ -269,3 +269,37 @@ describe("timing knobs and source tracking", () => {
     expect(a.state()).toBe("MASTER");
   });
 });
+
+describe("garp_extra_if", () => {
+  test("a MASTER sends one GARP per extra interface carrying its VIPs every interval (all)", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const text = `vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    version 3
+    advert_int 0.1
+    garp_master_delay 1
+    garp_extra_if all 2
+    virtual_ipaddress {
+        192.0.2.100/24
+        198.51.100.100/24 dev eth1
+    }
+}
+`;
+    const a = node("a", "192.0.2.1", text, clock, seg);
+    a.host.addLink("eth1");
+    a.rt.start();
+    clock.advance(1000);
+    expect(a.state()).toBe("MASTER");
+    const onEth1 = () => seg.frames.filter((f) => f.ifname === "eth1").length;
+    const burst = onEth1(); // the normal GARP burst covers every VIP
+    clock.advance(2500); // garp_master_delay (1) + 2: first extra GARP; also the second burst at +1 s
+    const afterFirst = onEth1();
+    clock.advance(2000);
+    expect(onEth1() - afterFirst).toBe(1); // exactly one extra GARP per interval
+    expect(afterFirst).toBeGreaterThan(burst);
+    expect(seg.frames.filter((f) => f.ifname === "eth0").length).toBe(10); // eth0: only the two bursts of 5
+  });
+});

@@ -73,7 +73,7 @@ export const globalDefs: BlockSpec = {
     vrrp_garp_interval: kw(seconds(0, 1), "minimum spacing of GARPs per interface (s)", { default: 0 }),
     vrrp_gna_interval: kw(seconds(0, 1), "minimum spacing of unsolicited NAs per interface (s)", { default: 0 }),
     vrrp_min_garp: kw(flag(), "one GARP round, no second burst or refresh unless set"),
-    vrrp_garp_extra_if: kw(record([{ name: "all", option: "all", flag: true }, { name: "interval", scalar: int(0, 86400) }], { syntax: "[all] SECONDS" }), "periodic GARPs on VMAC (or all) interfaces", { status: "not-implemented" }),
+    vrrp_garp_extra_if: kw(record([{ name: "all", option: "all", flag: true }, { name: "interval", scalar: int(0, 86400) }], { syntax: "[all] SECONDS" }), "periodic GARPs on VMAC (or all) interfaces"),
     vrrp_lower_prio_no_advert: kw(flag(), "do not answer a lower-priority advert with an advert"),
     vrrp_higher_prio_send_advert: kw(flag(), "send one advert before yielding to a higher priority"),
     vrrp_version: kw(integer(2, 3), "default VRRP version", { default: 2 }),

@@ -116,7 +116,7 @@ export const vrrpInstance: BlockSpec = {
     garp_master_refresh_repeat: kw(integer(1, 65535), "GARP rounds per refresh"),
     garp_lower_prio_delay: kw(integer(0, 86400), "second-burst delay after a lower-priority advert"),
     garp_lower_prio_repeat: kw(integer(0, 65535), "GARP rounds after a lower-priority advert"),
-    garp_extra_if: kw(record([{ name: "all", option: "all", flag: true }, { name: "interval", scalar: int(0, 86400) }], { syntax: "[all] SECONDS" }), "periodic GARPs on extra interfaces", { status: "not-implemented", note: LATER }),
+    garp_extra_if: kw(record([{ name: "all", option: "all", flag: true }, { name: "interval", scalar: int(0, 86400) }], { syntax: "[all] SECONDS" }), "periodic GARPs on extra interfaces"),
     down_timer_adverts: kw(integer(1, 100), "adverts in Master_Down_Interval (RFC: 3)"),
     timer_expired_backup: kw(record([{ name: "priority", scalar: int(1, 255), optional: true }], { syntax: "[PRIORITY]" }), "a nopreempt MASTER steps down after a scheduling stall"),
     lower_prio_no_advert: kw(flag(), "do not answer a lower-priority advert"),
