@@ -76,7 +76,24 @@ export function formatStatus(status: DaemonStatus, nowMs: number): string {
   out.push(`vipd ${status.version}, pid ${status.pid},${up} config ${status.configFile}${status.routerId ? `, router_id ${status.routerId}` : ""}`);
   if (status.instances.length === 0) out.push("", "no VRRP instances");
   for (const i of status.instances) out.push("", ...formatInstance(i, nowMs));
+  if (status.lvs) out.push("", ...formatLvs(status.lvs));
   return out.join("\n") + "\n";
+}
+
+/** Virtual servers: quorum, real servers with their weights (configured, effective, in IPVS) and checkers. */
+function formatLvs(l: NonNullable<DaemonStatus["lvs"]>): string[] {
+  if (!l.available) return [`LVS: unavailable${l.reason ? ` (${l.reason})` : ""}`];
+  const out: string[] = [];
+  for (const vs of l.virtualServers) {
+    const quorum = `quorum ${vs.quorum}${vs.hysteresis ? `±${vs.hysteresis}` : ""}: ${vs.quorumUp ? "up" : "DOWN"} (alive weight ${vs.weightSum})`;
+    out.push(`virtual server ${vs.label} ${vs.scheduler}, ${quorum}${vs.suspended ? ", checkers suspended (ha_suspend)" : ""}`);
+    for (const rs of vs.realServers) {
+      const checks = rs.checkers.map((c) => `${c.type} ${c.hasRun ? (c.up ? "up" : "down") : "pending"}${c.latencyMs !== undefined ? ` ${c.latencyMs.toFixed(1)} ms` : ""}`).join(", ");
+      out.push(`  ${rs.alive ? "UP  " : "DOWN"} ${rs.address}:${rs.port} ${rs.fwdMethod} weight ${rs.configuredWeight}/${rs.effectiveWeight}, ipvs ${rs.ipvsWeight ?? "-"}${checks ? `  [${checks}]` : ""}`);
+    }
+    if (vs.sorryServer) out.push(`  sorry server ${vs.sorryServer.address}:${vs.sorryServer.port}${vs.sorryServer.active ? " (ACTIVE)" : ""}`);
+  }
+  return out;
 }
 
 function formatInstance(i: VrrpInstanceStatus, nowMs: number): string[] {

@@ -403,3 +403,30 @@ describe("vipd status CLI", () => {
     expect(r.stderr).toContain("exclude each other");
   });
 });
+
+describe("status text with LVS", () => {
+  test("virtual servers, quorum, real server weights and checker states are shown", async () => {
+    const { formatStatus } = await import("../../src/cli/status.ts");
+    const text = formatStatus({
+      version: "t", pid: 1, configFile: "c", startedAt: 0, routerId: "r", instances: [],
+      lvs: {
+        available: true, syncDaemons: [],
+        virtualServers: [{
+          key: "192.0.2.1 80/TCP", label: "[192.0.2.1]:tcp:80", services: [], scheduler: "wrr", quorum: 2, hysteresis: 0, quorumUp: false,
+          weightSum: 1, suspended: false,
+          sorryServer: { address: "198.51.100.99", port: 80, active: true, ipvsWeight: 1 },
+          realServers: [
+            { ref: "a", address: "198.51.100.1", port: 80, fwdMethod: "NAT", alive: true, configuredWeight: 1, effectiveWeight: 1, ipvsWeight: 1, inhibitOnFailure: false,
+              checkers: [{ index: 0, type: "TCP_CHECK", up: true, hasRun: true, weightDelta: 0, latencyMs: 1.25 }] },
+            { ref: "b", address: "198.51.100.2", port: 80, fwdMethod: "NAT", alive: false, configuredWeight: 3, effectiveWeight: 0, ipvsWeight: null, inhibitOnFailure: false,
+              checkers: [{ index: 0, type: "HTTP_GET", up: false, hasRun: true, weightDelta: 0 }] },
+          ],
+        }],
+      },
+    } as never, 0);
+    expect(text).toContain("virtual server [192.0.2.1]:tcp:80 wrr, quorum 2: DOWN (alive weight 1)");
+    expect(text).toContain("UP   198.51.100.1:80 NAT weight 1/1, ipvs 1  [TCP_CHECK up 1.3 ms]");
+    expect(text).toContain("DOWN 198.51.100.2:80 NAT weight 3/0, ipvs -  [HTTP_GET down]");
+    expect(text).toContain("sorry server 198.51.100.99:80 (ACTIVE)");
+  });
+});
