@@ -7,7 +7,7 @@
  * Every test has its own lab and they run concurrently (advert_int 0.1, VRRPv3).
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { adverts, hasAddress, killAll, TestEnv, wallMs, waitFor, type Vipd } from "./daemon.ts";
 import { addDummy, advertGaps, instanceStatus, pidsNamed, setLink, shellScript, sleepCopy, startIn, tempDir, waitStatus } from "./daemon-extra.ts";
 import { createLab } from "./lab.ts";
@@ -321,6 +321,35 @@ describe.skipIf(!ROOT)("issue 4 trackers on the wire (compiled vipd, netns)", ()
       expect([s?.state, s?.effectivePriority]).toEqual(["MASTER", 140]);
       expect(adverts(cap.frames(), 51).filter((f) => f.at >= t0 && f.at <= t1).every((f) => f.advert.priority === 140)).toBe(true);
       await waitFor(() => pidsNamed(name).length <= 1, 2500, "at most the current run alive");
+    } finally {
+      await e.close();
+    }
+  }, 40_000);
+
+  test.concurrent("a timed-out script that ignores SIGTERM is SIGKILLed, with its whole process group", async () => {
+    const e = pair("vcterm");
+    const d = dir("term");
+    try {
+      const shName = `vcsh${process.pid}`;
+      const slName = `vcsl${process.pid}`;
+      const sh = `${d}/${shName}`;
+      copyFileSync("/bin/sh", sh);
+      chmodSync(sh, 0o755);
+      const sleeper = sleepCopy(d, slName);
+      // the shell ignores TERM and keeps a child (in its process group) alive
+      const script = shellScript(`${d}/stubborn.sh`, `exec ${sh} -c 'trap "" TERM; while :; do ${sleeper} 1000 & wait; done'`);
+      const top = [`vrrp_script stubborn {`, `    script "${script}"`, "    interval 10", "    timeout 0.5", "    weight -10", "}"];
+      const A = e.vipd("a", conf({ priority: 150, top, inst: ["track_script {", "    stubborn", "}"] }));
+      const pid = await waitFor(() => pidsNamed(shName)[0], WAIT_MS, `${shName} to run`);
+      const seen = wallMs();
+      await waitFor(() => !alive(pid) && pidsNamed(slName).filter(alive).length === 0, 6000, `${shName} and its ${slName} children to be killed`);
+      const gone = wallMs() - seen;
+      const line = await A.waitLine(/VRRP_Script\(stubborn\) timed out after \d+ ms/, 3000);
+      const took = Number(/timed out after (\d+) ms/.exec(line)![1]);
+      console.log(`TERM-ignoring script: done after ${took} ms by the daemon's count (timeout 500 ms, TERM, SIGKILL 2 s later); gone ${gone.toFixed(0)} ms after the test first saw it`);
+      expect(took).toBeGreaterThanOrEqual(2400); // TERM did not end it: SIGKILL did
+      expect(took).toBeLessThan(3500);
+      expect((await waitStatus(A, "MASTER", WAIT_MS)).effectivePriority).toBe(140);
     } finally {
       await e.close();
     }
