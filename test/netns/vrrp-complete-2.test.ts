@@ -188,6 +188,34 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
     }
   }, 40_000);
 
+  test.concurrent("check_unicast_src: adverts from an unlisted source are dropped and counted; unicast_fault_no_peer with no peer means FAULT", async () => {
+    const e = new TestEnv(createLab({ purpose: "vcucs", nodes: ["a", "b", "c"], v4: "192.0.2.0/24" }));
+    try {
+      const VIP = "192.0.2.100";
+      const uni = (src: string, peers: string[], extra: string[] = []) => [`unicast_src_ip ${src}`, "unicast_peer {", ...peers.map((p) => `    ${p}`), "}", ...extra];
+      const A = e.vipd("a", globals("ua") + inst({ priority: 150, vip: `${VIP}/24`, extra: uni("192.0.2.1", ["192.0.2.2"]) }));
+      await waitStatus(A, "MASTER", WAIT_MS);
+      const B = e.vipd("b", globals("ub") + inst({ priority: 100, vip: `${VIP}/24`, extra: uni("192.0.2.2", ["192.0.2.1"], ["check_unicast_src"]) }));
+      await waitStatus(B, "BACKUP", WAIT_MS);
+      // c claims the VRID at priority 200 towards b only; it is not one of b's peers
+      const C = e.vipd("c", globals("uc") + inst({ priority: 200, vip: `${VIP}/24`, extra: uni("192.0.2.3", ["192.0.2.2"]) }) +
+        inst({ name: "VI_LONE", vrid: 52, priority: 100, vip: "192.0.2.200/24", extra: ["unicast_peer {", "}", "unicast_fault_no_peer"] }));
+      await waitStatus(C, "MASTER", WAIT_MS);
+      const lone = await waitStatus(C, "FAULT", WAIT_MS, "VI_LONE");
+      expect(lone.faults).not.toEqual([]);
+      await Bun.sleep(1000); // 10 of c's adverts reached b
+      const sb = (await instanceStatus(B))!;
+      expect(sb.state).toBe("BACKUP");
+      expect(sb.masterAddress).toBe("192.0.2.1");
+      expect(sb.stats.unicast_src_err).toBeGreaterThanOrEqual(5);
+      expect((await instanceStatus(A))!.state).toBe("MASTER");
+      expect(hasAddress(e.ns("b"), VIP)).toBe(false);
+      expect(hasAddress(e.ns("c"), "192.0.2.200")).toBe(false);
+    } finally {
+      await e.close();
+    }
+  }, 40_000);
+
   test.concurrent("VMAC: adverts and GARPs from 00:00:5e:00:01:33 on the wire; virtual_routes only on the master, across a failover and back", async () => {
     const e = new TestEnv(createLab({ purpose: "vcvmac", nodes: ["a", "b", "c"], v4: "192.0.2.0/24" }));
     try {
