@@ -321,6 +321,32 @@ vrrp_instance VI_1 {
     }, 60_000);
   }
 
+  test.concurrent("reloads of the vipd master (v2 AH) leave the keepalived backup undisturbed: the AH sequence carries on", async () => {
+    const e = new TestEnv(createLab({ purpose: "mxrlah", nodes: ["m", "b"], v4: "192.0.2.0/24" }));
+    try {
+      const V = e.vipd("m", nopreemptConf("v1", 150, undefined));
+      await waitState(V, "MASTER");
+      const K = e.keepalived("b", nopreemptConf("k1", 100, undefined));
+      await waitState(K, "BACKUP");
+      await Bun.sleep(1500);
+      const kFrom = K.lines.length;
+      const vFrom = V.lines.length;
+      for (let i = 0; i < 10; i++) {
+        V.kill("SIGHUP");
+        await waitFor(() => V.lines.slice(vFrom).filter((l) => /Reloaded/.test(l.line)).length >= i + 1, 3000, `reload ${i + 1}`);
+        await Bun.sleep(200);
+      }
+      await Bun.sleep(4500); // longer than Master_Down_Interval (3.6 s): a backup dropping our adverts would have taken over
+      expect(loggedState(K)).toBe("BACKUP");
+      expect(K.lines.slice(kFrom).filter((l) => /Entering|IPSEC|sequence|seq/i.test(l.line) && !/Syncing seq_num/.test(l.line)).map((l) => l.line)).toEqual([]);
+      expect(V.lines.slice(vFrom).filter((l) => /Entering/.test(l.line)).map((l) => l.line)).toEqual([]);
+      expect(vipOnlyOn(e, "m")).toBe(true);
+      expectNoErrors(V, K);
+    } finally {
+      await e.close();
+    }
+  }, 60_000);
+
   test.concurrent("nopreempt + track_process + AH (v2): the process dies on the vipd master → keepalived takes over; vipd returns as BACKUP and stays", async () => {
     const e = new TestEnv(createLab({ purpose: "mxnpv", nodes: ["m", "b"], v4: "192.0.2.0/24" }));
     const d = dir("np");
