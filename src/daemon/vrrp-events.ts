@@ -20,6 +20,9 @@ export class VrrpEvents {
   #alertGlobals: ReturnType<typeof alertGlobalsFromDoc>;
   #smtp: SmtpQueue | undefined;
   #runner = new ScriptRunner();
+  /** Last state (and priority) written for each instance and group: fifo_write_vrrp_states_on_reload replays them. */
+  #instanceStates = new Map<string, { state: InstanceState; priority: number }>();
+  #groupStates = new Map<string, "MASTER" | "BACKUP" | "FAULT" | "STOP">();
 
   constructor(private model: Model, private readonly log: Logger) {
     this.#notify = createNotifier(model, log);
@@ -35,6 +38,7 @@ export class VrrpEvents {
 
   /** An instance entered `state` with effective priority `priority`. */
   instance(inst: VrrpInstanceModel, state: InstanceState, priority: number): void {
+    this.#instanceStates.set(inst.name, { state, priority });
     this.#notify.instance(inst, state, priority);
     this.#fifos.instance(inst.name, state, priority);
     const own = inst.doc.smtp_alert as boolean | undefined;
@@ -59,6 +63,8 @@ export class VrrpEvents {
 
   /** Effective priority changed: FIFO MASTER_PRIORITY / BACKUP_PRIORITY when asked for. */
   priorityChange(inst: VrrpInstanceModel, state: string, priority: number): void {
+    const known = this.#instanceStates.get(inst.name);
+    if (known) known.priority = priority;
     const wanted = inst.doc.notify_priority_changes ?? this.model.global.doc.vrrp_notify_priority_changes;
     if (wanted !== true) return;
     if (state === "MASTER") this.#fifos.instance(inst.name, "MASTER_PRIORITY", priority);
@@ -83,10 +89,28 @@ export class VrrpEvents {
       for (const e of errors) this.log.error(e);
       this.#fifos = NotifyFifos.open(config, this.log);
     }
+    if (model.global.doc.fifo_write_vrrp_states_on_reload === true) this.#replayStates(model);
+  }
+
+  /**
+   * fifo_write_vrrp_states_on_reload: after a reload keepalived writes every instance's and
+   * group's current state to the FIFOs, for a reader that was restarted or missed events.
+   * Reload keeps the state of matched instances, so the last states written are current.
+   */
+  #replayStates(model: Model): void {
+    for (const inst of model.vrrp_instance) {
+      const s = this.#instanceStates.get(inst.name);
+      if (s && s.state !== "DELETED" && s.state !== "STOP") this.#fifos.instance(inst.name, s.state, s.priority);
+    }
+    for (const name of Object.keys(model.vrrp_sync_group)) {
+      const s = this.#groupStates.get(name);
+      if (s && s !== "STOP") this.#fifos.group(name, s);
+    }
   }
 
   /** A sync group entered `state`: group notifies (`GROUP name STATE 0`), FIFO line, email. */
   group(name: string, state: "MASTER" | "BACKUP" | "FAULT" | "STOP"): void {
+    this.#groupStates.set(name, state);
     this.#notify.group(name, state);
     this.#fifos.group(name, state);
     const own = this.model.vrrp_sync_group[name]?.smtp_alert as boolean | undefined;
