@@ -309,6 +309,35 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
     }
   }, 40_000);
 
+  test.concurrent("fifo_write_vrrp_states_on_reload: a reload writes every instance's and group's current state to the FIFO again", async () => {
+    const e = new TestEnv(createLab({ purpose: "vcfifor", nodes: ["a", "b"], v4: "192.0.2.0/24" }));
+    const d = dir("fifor");
+    let reader: Proc | undefined;
+    try {
+      const fifo = join(d, "fifo");
+      const config = globals("fr", [`notify_fifo ${fifo}`, "fifo_write_vrrp_states_on_reload"]) +
+        "vrrp_sync_group G1 {\n    group {\n        VI_1\n    }\n}\n" +
+        inst({ name: "VI_1", vrid: 51, priority: 100, vip: "192.0.2.100/24" }) +
+        inst({ name: "VI_2", vrid: 52, priority: 90, vip: "192.0.2.101/24" });
+      const A = e.vipd("a", config);
+      await waitFor(() => existsSync(fifo), WAIT_MS, "the FIFO");
+      reader = new Proc("fifo reader", ["cat", fifo]);
+      for (const n of ["VI_1", "VI_2"]) await waitStatus(A, "MASTER", WAIT_MS, n);
+      await waitFor(() => reader!.lines.some((l) => l.line === 'GROUP "G1" MASTER 0'), 3000, "the group's MASTER line");
+      await Bun.sleep(200);
+      const from = reader.lines.length;
+      A.kill("SIGHUP");
+      await A.waitLine(/Reloaded .* 2 kept/, 3000);
+      const replay = await waitFor(() => (reader!.lines.length >= from + 3 ? reader!.lines.slice(from).map((l) => l.line) : undefined), 3000,
+        () => `the replayed states (${reader!.text})`);
+      expect(replay.sort()).toEqual(['GROUP "G1" MASTER 0', 'INSTANCE "VI_1" MASTER 100', 'INSTANCE "VI_2" MASTER 90']);
+      expect(A.lines.filter((l) => /Entering/.test(l.line)).length).toBe(4); // the reload changed no state
+    } finally {
+      await reader?.stop("SIGKILL", 1000);
+      await e.close();
+    }
+  }, 40_000);
+
   test.concurrent.skipIf(!HAVE_AIOSMTPD)("smtp_alert: the MASTER transition arrives as an email at a real SMTP server in the lab", async () => {
     const e = new TestEnv(createLab({ purpose: "vcmail", nodes: ["mail", "a"], v4: "192.0.2.0/24" }));
     const d = dir("mail");
