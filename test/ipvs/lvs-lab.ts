@@ -65,12 +65,10 @@ export async function waitFor<T>(pred: () => T | Promise<T>, timeoutMs: number, 
 let built = false;
 const httpd = new Map<string, number>();
 
-/** Adds namespace `ns` with interface `ifname` (address `addr`/24) on bridge `br`; `peer` names the bridge end. */
-function attach(ns: string, ifname: string, peer: string, br: string, addr: string): void {
-  sh(`
-    ip link add ${peer} type veth peer name ${ifname} && ip link set ${ifname} netns ${ns}
-    ip link set ${peer} master ${br} up
-    ip -n ${ns} addr add ${addr}/24 dev ${ifname} && ip -n ${ns} link set ${ifname} up`);
+/** Runs `ip -batch` (in namespace `ns` when given): one process for many commands (each costs under TCG). */
+function ipBatch(lines: string[], ns?: string): void {
+  const r = Bun.spawnSync(["ip", ...(ns ? ["-n", ns] : []), "-batch", "-"], { stdin: Buffer.from(lines.join("\n") + "\n"), stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`ip ${ns ? `-n ${ns} ` : ""}-batch exited ${r.exitCode}: ${r.stderr.toString().trim()}`);
 }
 
 /** Builds the lab (once): namespaces, bridges, addresses, httpd on every server. Idempotent. */
@@ -78,18 +76,25 @@ export function lab(): void {
   if (built) return;
   built = true;
   const t0 = performance.now();
-  sh("ip link add lvsout type bridge && ip link set lvsout up && ip link add lvsin type bridge && ip link set lvsin up");
-  sh(`ip netns add ${CLIENT} && ip -n ${CLIENT} link set lo up`);
-  attach(CLIENT, "eth0", "lc-b", "lvsout", "198.51.100.2");
-  for (const [ns, o, i] of [[D1, "198.51.100.11", "203.0.113.2"], [D2, "198.51.100.12", "203.0.113.3"]] as const) {
-    sh(`ip netns add ${ns} && ip -n ${ns} link set lo up && ip netns exec ${ns} sysctl -qw net.ipv4.ip_forward=1`);
-    attach(ns, "out0", `${ns.slice(6)}o-b`, "lvsout", o);
-    attach(ns, "in0", `${ns.slice(6)}i-b`, "lvsin", i);
+  // Each node: [namespace, [interface, bridge end, bridge, address]…, gateway?]
+  const nodes: [string, [string, string, string, string][], string?][] = [
+    [CLIENT, [["eth0", "lc-b", "lvsout", "198.51.100.2"]]],
+    [D1, [["out0", "ld1o-b", "lvsout", "198.51.100.11"], ["in0", "ld1i-b", "lvsin", "203.0.113.2"]]],
+    [D2, [["out0", "ld2o-b", "lvsout", "198.51.100.12"], ["in0", "ld2i-b", "lvsin", "203.0.113.3"]]],
+    ...SERVERS.map((s): [string, [string, string, string, string][], string] => [s.ns, [["eth0", `${s.ns.slice(6)}-b`, "lvsin", s.ip]], GATEWAY]),
+  ];
+  const root = ["link add lvsout type bridge", "link set lvsout up", "link add lvsin type bridge", "link set lvsin up"];
+  for (const [ns, links] of nodes) {
+    root.push(`netns add ${ns}`);
+    for (const [ifname, peer, br] of links) root.push(`link add ${peer} type veth peer name ${ifname} netns ${ns}`, `link set ${peer} master ${br} up`);
   }
+  ipBatch(root);
+  for (const [ns, links, gw] of nodes) {
+    ipBatch(["link set lo up", ...links.flatMap(([ifname, , , addr]) => [`addr add ${addr}/24 dev ${ifname}`, `link set ${ifname} up`]),
+      ...(gw ? [`route add default via ${gw}`] : [])], ns);
+  }
+  sh(`ip netns exec ${D1} sysctl -qw net.ipv4.ip_forward=1 && ip netns exec ${D2} sysctl -qw net.ipv4.ip_forward=1`);
   for (const s of SERVERS) {
-    sh(`ip netns add ${s.ns} && ip -n ${s.ns} link set lo up`);
-    attach(s.ns, "eth0", `${s.ns.slice(6)}-b`, "lvsin", s.ip);
-    sh(`ip -n ${s.ns} route add default via ${GATEWAY}`);
     mkdirSync(`${WORK}/www-${s.name}`, { recursive: true });
     writeFileSync(`${WORK}/www-${s.name}/index.html`, `${s.name}\n`);
     startHttpd(s.name);
@@ -201,6 +206,14 @@ export class Vipd {
   reload(config: string): void {
     writeFileSync(this.conf, config);
     this.proc?.kill("SIGHUP");
+  }
+
+  /** Rewrites the config, sends SIGHUP and waits (bounded) for the daemon's "Reloaded" log line. */
+  async reloadAndWait(config: string): Promise<void> {
+    const count = () => (this.logTail(100_000).match(/: Reloaded /g) ?? []).length;
+    const before = count();
+    this.reload(config);
+    await waitFor(() => count() > before, 15_000, () => `vipd ${this.name} to reload:\n${this.logTail()}`, 100);
   }
 
   /** SIGTERM, bounded wait for a clean exit (SIGKILL after 10 s). Returns the exit code. */

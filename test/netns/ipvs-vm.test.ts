@@ -48,7 +48,7 @@ describe.skipIf(skipReason !== null)("IPVS in the VM (scripts/ipvs-vm-tests, one
     if (existsSync(join(tmp, "results.json"))) results = JSON.parse(readFileSync(join(tmp, "results.json"), "utf8")) as VmResult[];
     const timing = output.split("\n").find((l) => l.startsWith("ipvs-vm-tests: compile"));
     if (timing) console.log(timing);
-  }, 420_000);
+  }, 660_000);
 
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
