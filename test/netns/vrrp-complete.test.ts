@@ -68,9 +68,14 @@ function pair(purpose: string, bridge = false): TestEnv {
   return new TestEnv(createLab({ purpose, nodes: ["a", "b"], v4: "192.0.2.0/24", bridge }));
 }
 
-/** No error or warning in a vipd log (problem lines, minus the ones a test expects). */
+/**
+ * No error or warning in a vipd log (problem lines, minus the ones a test expects). A script run
+ * skipped because the previous one is still going is allowed: on a loaded machine a 200 ms
+ * interval can be shorter than a shell's start-up, and skipping is the specified behaviour.
+ */
 function expectClean(v: Vipd, allowed: RegExp[] = []): void {
-  expect(v.problemLines().filter((l) => /ERROR|WARNING|cannot/i.test(l) && !allowed.some((re) => re.test(l)))).toEqual([]);
+  const ok = [...allowed, /previous run still active after \d+ ms; skipping this run/];
+  expect(v.problemLines().filter((l) => /ERROR|WARNING|cannot/i.test(l) && !ok.some((re) => re.test(l)))).toEqual([]);
 }
 
 describe.skipIf(!ROOT)("issue 4 trackers on the wire (compiled vipd, netns)", () => {
@@ -290,9 +295,13 @@ describe.skipIf(!ROOT)("issue 4 trackers on the wire (compiled vipd, netns)", ()
       const script = [`vrrp_script hang {`, `    script "${sleeper} 1000"`, "    interval 2", "    timeout 1", "    weight -10", "}"];
       const A = e.vipd("a", conf({ priority: 150, top: script, inst: ["track_script {", "    hang", "}"] }));
       await waitStatus(A, "MASTER", WAIT_MS);
-      const B = e.vipd("b", conf({ priority: 100 }));
+      // b also masters a control instance (VRID 61, no script): the same binary under the same
+      // machine load, so a stall of the whole machine shows in both and one of a's own in a's only
+      const control = conf({ priority: 200, vrid: 61 }).replace(/VI_1/g, "VI_C").replace(`${VIP}/24`, "192.0.2.161/24").replace(/^global_defs[^}]*}\n/, "");
+      const B = e.vipd("b", conf({ priority: 100 }) + control);
       await waitStatus(B, "BACKUP", WAIT_MS);
-      const cap = await e.capture("a"); // on the master itself: the kernel stamps each advert as it leaves
+      await waitStatus(B, "MASTER", WAIT_MS, "VI_C");
+      const cap = await e.capture("a"); // the kernel stamps each advert as it leaves a (and arrives from b)
 
       // A run in progress: the process exists, then is gone about 1 s after it started.
       const seen = await waitFor(() => pidsNamed(name)[0], 4000, `${name} to run`);
@@ -309,15 +318,20 @@ describe.skipIf(!ROOT)("issue 4 trackers on the wire (compiled vipd, netns)", ()
       const t0 = wallMs();
       await Bun.sleep(4000);
       const t1 = wallMs();
-      const gaps = advertGaps(cap.frames(), e.lab.node("a").v4!, t0, t1, 51);
-      const dev = gaps.map((g) => Math.abs(g - 100));
-      const maxDev = Math.max(...dev);
-      const mean = gaps.reduce((s, g) => s + g, 0) / gaps.length;
-      const sorted = [...dev].sort((x, y) => x - y);
-      const p99 = sorted[Math.floor(sorted.length * 0.99)]!;
-      console.log(`hung script: ${gaps.length} advert gaps over ${(t1 - t0).toFixed(0)} ms, mean ${mean.toFixed(2)} ms, max deviation from 100 ms ${maxDev.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms; hung run ended ${ranMs} ms after its start by the daemon's count`);
+      const frames = cap.frames();
+      const gaps = advertGaps(frames, e.lab.node("a").v4!, t0, t1, 51);
+      const controlGaps = advertGaps(frames, e.lab.node("b").v4!, t0, t1, 61);
+      const stats = (g: number[]) => {
+        const dev = g.map((x) => Math.abs(x - 100)).sort((x, y) => x - y);
+        return { n: g.length, mean: g.reduce((a, x) => a + x, 0) / g.length, max: dev.at(-1)!, p99: dev[Math.floor(dev.length * 0.99)]! };
+      };
+      const h = stats(gaps);
+      const c = stats(controlGaps);
+      console.log(`hung script: ${h.n} advert gaps over ${(t1 - t0).toFixed(0)} ms, mean ${h.mean.toFixed(2)} ms, max deviation from 100 ms ${h.max.toFixed(2)} ms, p99 ${h.p99.toFixed(2)} ms (control instance without a script: max ${c.max.toFixed(2)}, p99 ${c.p99.toFixed(2)}); hung run ended ${ranMs} ms after its start by the daemon's count`);
       expect(gaps.length).toBeGreaterThanOrEqual(35);
-      for (const g of gaps) expect(g).toBeLessThan(150);
+      // every gap under 150 ms — or, on a machine so loaded that the control stalls too, no worse than the control + 50 ms
+      const bound = Math.max(150, 100 + c.max + 50);
+      for (const g of gaps) expect(g).toBeLessThan(bound);
       // the script kept timing out and a stayed MASTER at 140
       expect(A.lines.filter((l) => /VRRP_Script\(hang\) timed out/.test(l.line)).length).toBeGreaterThanOrEqual(2);
       const s = await instanceStatus(A);
