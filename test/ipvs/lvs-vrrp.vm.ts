@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { suite, test } from "./harness.ts";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { CLIENT, D1, D2, GATEWAY, VIP, Vipd, fetchMany, lab, savedRules, sh, tally, waitFor } from "./lvs-lab.ts";
+import { CLIENT, D1, D2, GATEWAY, VIP, Vipd, fetchMany, lab, savedRules, sh, staticVip, tally, waitFor } from "./lvs-lab.ts";
 
 suite("lvs-vrrp");
 
@@ -56,6 +56,7 @@ const holds = (ns: string, addr: string, dev: string) => sh(`ip -n ${ns} -4 -o a
 
 test("two directors with VRRP (v3, 0.1 s) and the same virtual_server: the master dies, the VIP moves, answers resume within ~1 s", async () => {
   lab();
+  staticVip(D1, false); // VRRP holds the addresses here (a failed lvs-director case may have left them)
   const t0 = performance.now();
   await Promise.all([d1.start(config("lvs-d1", "MASTER", 150)), d2.start(config("lvs-d2", "BACKUP", 100))]);
   await waitFor(async () => (await state(d1)) === "MASTER" && (await state(d2)) === "BACKUP", 10_000, () => `d1 MASTER, d2 BACKUP${logs()}`);
