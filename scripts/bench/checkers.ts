@@ -7,7 +7,7 @@
  * Run through scripts/bench/checkers (root; it builds, runs on the host and in the IPVS VM, and
  * cleans up). Internal modes: --serve (the servers), --fetch URL (an HTTP GET, for the metrics).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { type ServerLayout, readArrivals, serve } from "./checker-servers.ts";
@@ -17,7 +17,8 @@ import { CLK_TCK, cpuNs, cpuTicks, memoryKiB, threads } from "./measure.ts";
 import { fmt, markdownTable, ratio } from "./report.ts";
 
 const USAGE = `usage: checkers.ts --state DIR --vipd BIN [--where host|vm] [--sizes 1000,5000] [--types TCP_CHECK,HTTP_GET]
-                   [--impls vipd,keepalived] [--seconds S] [--quick]
+                   [--impls vipd,keepalived] [--seconds S] [--quick] [--ipvs-stub SO]
+  --ipvs-stub keepalived with LD_PRELOAD=SO (scripts/bench/ipvs-stub.c) where the kernel has no IP_VS
   --sizes     numbers of real servers (multiples of 10; default 1000,5000)
   --types     checkers (default TCP_CHECK,HTTP_GET)
   --seconds   measurement window per run (default 30; --quick 15)`;
@@ -39,6 +40,7 @@ const { values: opts } = parseArgs({
     ports: { type: "string" },
     dump: { type: "string" },
     fetch: { type: "string" },
+    "ipvs-stub": { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -108,6 +110,8 @@ interface Ctx {
   vipdBin: string;
   tag: string;
   seconds: number;
+  /** An LD_PRELOAD library answering keepalived's IPVS socket options (ipvs-stub.c), on a host without IP_VS. */
+  ipvsStub?: string;
   log: (msg: string) => void;
 }
 
@@ -173,7 +177,7 @@ async function waitFor(cond: () => boolean, maxMs: number, stepMs = 200): Promis
 /** Asks the servers for their arrival times and reads them (bounded wait for the new file). */
 async function arrivals(server: number, dump: string): Promise<Float64Array[]> {
   const before = existsSync(dump) ? readFileSync(dump).byteLength : -1;
-  sh(["rm", "-f", dump]);
+  rmSync(dump, { force: true });
   process.kill(server, "SIGUSR1");
   if (!(await waitFor(() => existsSync(dump), 20_000, 50))) throw new Error(`the servers wrote no dump (had ${before} bytes)`);
   return readArrivals(new Uint8Array(readFileSync(dump)));
@@ -215,7 +219,7 @@ async function runOne(c: Ctx, n: number, type: CheckType, impl: Impl): Promise<R
     const startedWall = performance.timeOrigin + started;
     const cmd = impl === "vipd"
       ? [c.vipdBin, "run", "-f", conf, "--pid-file", `${dir}/${name}.pid`, "--control", `${dir}/${name}.sock`, "--metrics", METRICS, "--log-console"]
-      : ["keepalived", "-n", "-l", "-D", "--check", "-f", conf, "-p", `${dir}/${name}.pid`, "-c", `${dir}/${name}.chk.pid`, "-r", `${dir}/${name}.vrrp.pid`];
+      : [...(c.ipvsStub ? ["env", `LD_PRELOAD=${c.ipvsStub}`] : []), "keepalived", "-n", "-l", "-D", "--check", "-f", conf, "-p", `${dir}/${name}.pid`, "-c", `${dir}/${name}.chk.pid`, "-r", `${dir}/${name}.vrrp.pid`];
     daemon = spawnIn(c.reg, ns, cmd, { stdout: log, stderr: log });
     pids = [daemon.pid];
     if (impl === "keepalived") {
@@ -353,6 +357,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const log = (msg: string): void => console.error(`${((performance.now() - t0) / 1000).toFixed(0).padStart(5)} s  ${msg}`);
   const c: Ctx = { reg, state, vipdBin: opts.vipd, tag: `vipdb-${process.pid}`, seconds, log };
+  if (opts["ipvs-stub"]) c.ipvsStub = opts["ipvs-stub"];
   let interrupted = false;
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.on(sig, () => {
@@ -366,6 +371,7 @@ async function main(): Promise<void> {
   const where = opts.where ?? "host";
   try {
     const desc = machine(where, c.vipdBin);
+    if (c.ipvsStub) desc.push("keepalived runs with LD_PRELOAD=ipvs-stub.so: its IP_VS_SO_* socket options answered as an empty IPVS table (this kernel has no IP_VS)");
     for (const l of desc) log(l);
     const runs: Run[] = [];
     for (const n of sizes) {
