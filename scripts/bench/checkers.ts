@@ -409,7 +409,9 @@ async function main(): Promise<void> {
 
 // ---------------------------------------------------------------- dispatch (after every declaration above)
 
-if (opts.serve) {
+if (!import.meta.main) {
+  // imported (for checkersConf or intervalStats): nothing runs
+} else if (opts.serve) {
   serve({ addresses: opts.addresses!.split(","), firstPort: Number(opts["first-port"]), ports: Number(opts.ports) }, opts.dump!);
 } else if (opts.fetch) {
   try {
