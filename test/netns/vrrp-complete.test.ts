@@ -239,6 +239,53 @@ describe.skipIf(!ROOT)("issue 4 trackers on the wire (compiled vipd, netns)", ()
     }
   }, 40_000);
 
+  test.concurrent("vrrp_startup_delay: nothing sent and no VIP for the delay, then the higher priority preempts", async () => {
+    const e = pair("vcsdel");
+    try {
+      const B = e.vipd("b", conf({ priority: 100 }));
+      await waitStatus(B, "MASTER", WAIT_MS);
+      const cap = await e.capture("b");
+      const mon = await e.monitor("a");
+      const t0 = wallMs();
+      const A = e.vipd("a", conf({ priority: 150, state: "MASTER" }).replace("    script_user root\n", "    script_user root\n    vrrp_startup_delay 1.5\n"));
+      await A.waitLine(/Starting vipd/, WAIT_MS);
+      const started = A.lines.find((l) => /Starting vipd/.test(l.line))!.at;
+      await waitStatus(A, "MASTER", WAIT_MS);
+      await waitStatus(B, "BACKUP", WAIT_MS);
+      const first = adverts(cap.frames(), 51).find((f) => f.src === e.lab.node("a").v4 && f.at >= t0)!;
+      expect(first).toBeDefined();
+      console.log(`vrrp_startup_delay 1.5: a's first advert ${(first.at - started).toFixed(0)} ms after its start-up line`);
+      expect(first.at - started).toBeGreaterThan(1400);
+      expect(first.at - started).toBeLessThan(1500 + 1500); // delay, then at most a Master_Down_Interval or so
+      const add = await mon.waitEvent(VIP, "add", t0, 2000);
+      expect(add.at - started).toBeGreaterThan(1400);
+    } finally {
+      await e.close();
+    }
+  }, 40_000);
+
+  test.concurrent("track_src_ip: the configured source address removed → FAULT; added back → MASTER", async () => {
+    const e = pair("vcsrcip");
+    try {
+      e.lab.exec("a", ["ip", "addr", "add", "192.0.2.50/24", "dev", "eth0"]);
+      const A = e.vipd("a", conf({ priority: 150, state: "MASTER", inst: ["mcast_src_ip 192.0.2.50", "track_src_ip"] }));
+      const B = e.vipd("b", conf({ priority: 100 }));
+      await waitStatus(A, "MASTER", WAIT_MS);
+      await waitStatus(B, "BACKUP", WAIT_MS);
+      expect((await instanceStatus(B))!.masterAddress).toBe("192.0.2.50");
+      e.lab.exec("a", ["ip", "addr", "del", "192.0.2.50/24", "dev", "eth0"]);
+      const f = await waitStatus(A, "FAULT", WAIT_MS);
+      expect((f.faults as string[]).join(" ")).toMatch(/192\.0\.2\.50|source/);
+      await waitStatus(B, "MASTER", WAIT_MS);
+      e.lab.exec("a", ["ip", "addr", "add", "192.0.2.50/24", "dev", "eth0"]);
+      await waitStatus(A, "MASTER", WAIT_MS);
+      await waitStatus(B, "BACKUP", WAIT_MS);
+      expect((await instanceStatus(B))!.masterAddress).toBe("192.0.2.50");
+    } finally {
+      await e.close();
+    }
+  }, 40_000);
+
   test.concurrent("reload re-tracks: a new weight takes effect, and removing a failing weight-0 script clears its FAULT", async () => {
     const e = pair("vcrtrk");
     const d = dir("rtrk");
