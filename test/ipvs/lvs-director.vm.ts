@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { suite, test } from "./harness.ts";
-import { D1, VIP, Vipd, fetchMany, lab, savedRules, sh, startHttpd, staticVip, stopHttpd, tally, waitFor } from "./lvs-lab.ts";
+import { D1, VIP, Vipd, fetchMany, lab, savedRules, sh, startHttpd, staticVip, stopHttpd, tally, waitFor, waitHttpd } from "./lvs-lab.ts";
 
 suite("lvs-director");
 
@@ -248,6 +248,7 @@ test("health checks (TCP_CHECK) remove a killed real server within its bound and
     // rs3's httpd dies: removed within the bound; the client only reaches rs1 and rs2.
     let t0 = performance.now();
     stopHttpd("rs3");
+    d1.note("killed rs3's httpd");
     await waitFor(() => !dests().includes("203.0.113.13"), DOWN_BOUND_MS + SLACK_MS, () => ctx(`rs3 removed: ${dests()}`), 50);
     const downMs = performance.now() - t0;
     assert.deepEqual(tally(fetchMany(4)), { rs1: 2, rs2: 2 });
@@ -256,8 +257,10 @@ test("health checks (TCP_CHECK) remove a killed real server within its bound and
     assert.equal(rs3.ipvsWeight, null);
 
     // It answers again: back within a delay_loop (plus the connect).
-    t0 = performance.now();
     startHttpd("rs3");
+    await waitHttpd("rs3", D1); // the bound runs from when it answers again
+    t0 = performance.now();
+    d1.note("rs3's httpd answers again");
     await waitFor(() => dests().includes("203.0.113.13"), UP_BOUND_MS + SLACK_MS, () => ctx(`rs3 back: ${dests()}`), 50);
     const upMs = performance.now() - t0;
     console.log(`    down after ${Math.round(downMs)} ms (bound ${DOWN_BOUND_MS}), up after ${Math.round(upMs)} ms (bound ${UP_BOUND_MS})`);
@@ -273,6 +276,8 @@ test("health checks (TCP_CHECK) remove a killed real server within its bound and
     // They return: quorum is back, the sorry server leaves and the three serve again.
     startHttpd("rs2");
     startHttpd("rs3");
+    await waitHttpd("rs2", D1);
+    await waitHttpd("rs3", D1);
     await waitFor(() => dests().join() === "203.0.113.11,203.0.113.12,203.0.113.13", UP_BOUND_MS + SLACK_MS, () => ctx(`all three back: ${dests()}`), 50);
     assert.equal((await d1.lvs()).virtualServers[0]!.sorryServer?.active, false);
     assert.deepEqual(tally(fetchMany(3)), { rs1: 1, rs2: 1, rs3: 1 });

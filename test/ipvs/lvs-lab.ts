@@ -110,6 +110,13 @@ export function startHttpd(name: ServerName): void {
   httpd.set(name, pid);
 }
 
+/** Waits (bounded) until server `name`'s httpd answers when fetched directly from namespace `from`. */
+export async function waitHttpd(name: ServerName, from: string): Promise<void> {
+  const s = SERVERS.find((x) => x.name === name)!;
+  const answers = () => Bun.spawnSync(["ip", "netns", "exec", from, "timeout", "2", "wget", "-q", "-O", "-", `http://${s.ip}/`], { stdout: "pipe", stderr: "ignore" }).stdout.toString().trim() === name;
+  await waitFor(answers, 10_000, `${name}'s httpd to answer`, 20);
+}
+
 /** Kills the httpd of server `name` (its port then refuses connections). */
 export function stopHttpd(name: ServerName): void {
   const pid = httpd.get(name);
@@ -240,6 +247,11 @@ export class Vipd {
     directors.delete(this);
     p.kill("SIGKILL");
     await p.exited;
+  }
+
+  /** Writes a "(test)" line into the daemon's log, so its own lines can be read against the test's steps. */
+  note(text: string): void {
+    appendFileSync(this.logFile, `${new Date().toISOString()} (test) ${text}\n`);
   }
 
   /** The last lines of the daemon's log, for failure messages. */
