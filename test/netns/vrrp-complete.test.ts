@@ -264,6 +264,36 @@ describe.skipIf(!ROOT)("issue 4 trackers on the wire (compiled vipd, netns)", ()
     }
   }, 40_000);
 
+  test.concurrent("timer_expired_backup: a nopreempt master frozen (SIGSTOP) past Master_Down_Interval steps down on waking; without it, it takes back over", async () => {
+    const run1 = async (withOption: boolean) => {
+      const e = pair(withOption ? "vcteb1" : "vcteb0");
+      try {
+        const extra = ["nopreempt", ...(withOption ? ["timer_expired_backup"] : [])];
+        const A = e.vipd("a", conf({ priority: 150, inst: extra }));
+        await waitStatus(A, "MASTER", WAIT_MS);
+        const B = e.vipd("b", conf({ priority: 100, inst: ["nopreempt"] }));
+        await waitStatus(B, "BACKUP", WAIT_MS);
+        const aLines = A.lines.length;
+        A.kill("SIGSTOP");
+        try {
+          await waitStatus(B, "MASTER", WAIT_MS);
+          await Bun.sleep(300);
+        } finally {
+          A.kill("SIGCONT");
+        }
+        await Bun.sleep(1500);
+        const states = { a: await instanceStatus(A).then((s) => s?.state), b: await instanceStatus(B).then((s) => s?.state) };
+        return { states, aLog: A.lines.slice(aLines).map((l) => l.line.replace(/^.*?: /, "")) };
+      } finally {
+        await e.close();
+      }
+    };
+    const [withIt, without] = await Promise.all([run1(true), run1(false)]);
+    console.log(`timer_expired_backup: with ${JSON.stringify(withIt.states)}, without ${JSON.stringify(without.states)}`);
+    expect(withIt.states, withIt.aLog.join("\n")).toEqual({ a: "BACKUP", b: "MASTER" });
+    expect(without.states, without.aLog.join("\n")).toEqual({ a: "MASTER", b: "BACKUP" });
+  }, 60_000);
+
   test.concurrent("track_src_ip: the configured source address removed → FAULT; added back → MASTER", async () => {
     const e = pair("vcsrcip");
     try {
