@@ -254,6 +254,18 @@ export class Vipd {
     appendFileSync(this.logFile, `${new Date().toISOString()} (test) ${text}\n`);
   }
 
+  /**
+   * Milliseconds from the "(test) `note`" line to the first later log line matching `pattern`
+   * (by the lines' own timestamps: the daemon's view, free of our polling), or undefined.
+   */
+  logDelay(note: string, pattern: RegExp): number | undefined {
+    const lines = this.logTail(100_000).split("\n");
+    const at = (l: string) => Date.parse(l.slice(0, l.indexOf(" ")));
+    const i = lines.findLastIndex((l) => l.endsWith(`(test) ${note}`));
+    const hit = i < 0 ? undefined : lines.slice(i + 1).find((l) => pattern.test(l));
+    return hit === undefined ? undefined : at(hit) - at(lines[i]!);
+  }
+
   /** The last lines of the daemon's log, for failure messages. */
   logTail(lines = 25): string {
     try {
