@@ -176,10 +176,18 @@ export class LvsLifecycle {
     this.updateQuorum(vs, st, false, out);
   }
 
+  /** Real server specs by key, per virtual server spec (built once: lookups happen on every check result). */
+  private rsByKey = new WeakMap<VirtualServerSpec, Map<string, RealServerSpec>>();
+  private rsSpec(vs: VirtualServerSpec, rsKey: string): RealServerSpec | undefined {
+    let m = this.rsByKey.get(vs);
+    if (!m) this.rsByKey.set(vs, (m = new Map(vs.realServers.map((x) => [x.key, x]))));
+    return m.get(rsKey);
+  }
+
   private find(vsKey: string, rsKey: string): { vs: VirtualServerSpec; st: VirtualServerState; rs: RealServerSpec; r: RealServerState } | undefined {
     const vs = this.specs.get(vsKey);
     const st = this.states.get(vsKey);
-    const rs = vs?.realServers.find((x) => x.key === rsKey);
+    const rs = vs && this.rsSpec(vs, rsKey);
     const r = rs && st?.rs.get(rs.key);
     return vs && st && rs && r ? { vs, st, rs, r } : undefined;
   }

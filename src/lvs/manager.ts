@@ -399,11 +399,24 @@ class Manager implements LvsManager {
     }
   }
 
+  /** rsRef → its virtual and real server, rebuilt when the desired state changes (one lookup per check result). */
+  private refIndex: { for: DesiredLvs; map: Map<string, { vs: VirtualServerSpec; rs: RealServerSpec }> } | undefined;
+
+  private lookupRef(ref: string): { vs: VirtualServerSpec; rs: RealServerSpec } | undefined {
+    if (this.refIndex?.for !== this.desired) {
+      const map = new Map<string, { vs: VirtualServerSpec; rs: RealServerSpec }>();
+      for (const vs of this.desired.virtualServers) for (const rs of vs.realServers) map.set(realServerRef(vs.key, rs.key), { vs, rs });
+      this.refIndex = { for: this.desired, map };
+    }
+    return this.refIndex.map.get(ref);
+  }
+
   checkerReport(r: CheckerReport): void {
-    const { vsKey, rsKey } = parseRealServerRef(r.rsRef);
-    const vs = this.desired.virtualServers.find((v) => v.key === vsKey);
-    const rs = vs?.realServers.find((x) => x.key === rsKey);
-    if (!vs || !rs) return;
+    const hit = this.lookupRef(r.rsRef);
+    if (!hit) return;
+    const { vs, rs } = hit;
+    const vsKey = vs.key;
+    const rsKey = rs.key;
     const res = this.lifecycle.checkerResult(vsKey, rsKey, r.checkerIndex, {
       up: r.up, ...(r.weightDelta !== undefined ? { weightDelta: r.weightDelta } : {}),
       ...(r.detail !== undefined ? { detail: r.detail } : {}), ...(r.latencyMs !== undefined ? { latencyMs: r.latencyMs } : {}),
