@@ -223,7 +223,9 @@ describe.skipIf(!ROOT)("reload storm (compiled vipd, netns)", () => {
       console.log(`reload storm: ${kinds.sighup} SIGHUP + ${kinds.cli} vipd reload over ${(stormMs / 1000).toFixed(1)} s (each logged done within ${Math.max(...reloadMs).toFixed(0)} ms of its request); ping ${received}/${sent} received in ${(pingMs / 1000).toFixed(1)} s (one every ${(pingMs / sent).toFixed(1)} ms)`);
       expect(code).toBe(0);
       expect(stormStart - pingStart + stormMs).toBeLessThan(pingMs); // the storm fell inside the ping run
-      expect([sent, received]).toEqual([COUNT, COUNT]);
+      const diag = () => [`--- a ---`, ...A.lines.slice(aLines).map((l) => l.line).filter((l) => !/Reload/.test(l)), `--- b ---`, ...B.lines.slice(bLines).map((l) => l.line),
+        `--- address events on a ---`, ...mon.list().map((ev) => `${new Date(ev.at).toISOString()} ${ev.kind} ${ev.address}`)].join("\n");
+      expect([sent, received], diag()).toEqual([COUNT, COUNT]);
 
       // Zero transitions, zero removals.
       expect(A.lines.slice(aLines).filter((l) => /Entering|removed|Deleted|ERROR|WARNING/.test(l.line) && !/Reloaded .* 0 removed$/.test(l.line)).map((l) => l.line)).toEqual([]);
