@@ -1,4 +1,5 @@
 /** The real Host: rtnetlink, raw VRRP sockets and AF_PACKET sockets on the one event loop. */
+import { uptime as osUptime } from "node:os";
 import type {
   Host, HostAddress, HostAddressSpec, HostBatchResult, HostLink, HostMacvlanSpec, HostNftResult, NetEvent, VrrpChannel,
   VrrpChannelOptions,
@@ -60,6 +61,9 @@ export class RealHost implements Host {
   }
   wallNow(): number {
     return Date.now();
+  }
+  uptime(): number {
+    return osUptime();
   }
   setTimer(ms: number, fn: () => void): unknown {
     // Bun truncates fractional delays, which fires early (platform.md §7): round up.

@@ -77,6 +77,9 @@ export class PlanningHost implements Host {
   wallNow(): number {
     return Date.now();
   }
+  uptime(): number {
+    return Number.POSITIVE_INFINITY; // a dry run plans as if any boot delay were over
+  }
   setTimer(): unknown {
     return ++this.#timer; // never fires: the plan stops at what start does at once
   }

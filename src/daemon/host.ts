@@ -90,6 +90,8 @@ export interface Host {
   now(): number;
   /** Wall clock, milliseconds since the epoch. */
   wallNow(): number;
+  /** Seconds since the system booted (vrrp_delay_after_boot). */
+  uptime(): number;
   setTimer(ms: number, fn: () => void): unknown;
   clearTimer(handle: unknown): void;
   links(): HostLink[];

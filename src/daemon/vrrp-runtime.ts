@@ -139,7 +139,9 @@ export class VrrpRuntime {
       });
       hub.start();
     }
-    const delay = (this.#model.global.doc.vrrp_startup_delay as number | undefined) ?? 0;
+    // vrrp_delay_after_boot: hold until that long after the system booted, if later than the startup delay
+    const afterBoot = (this.#model.global.doc.vrrp_delay_after_boot as number | undefined) ?? 0;
+    const delay = Math.max((this.#model.global.doc.vrrp_startup_delay as number | undefined) ?? 0, afterBoot > 0 ? afterBoot - this.#host.uptime() : 0);
     if (delay > 0) {
       // vrrp_startup_delay: instances stay in INIT (adverts are ignored) until the delay is over
       this.#log.info(`Delaying startup for ${delay} seconds`);

@@ -103,6 +103,10 @@ export class FakeHost implements Host {
   now(): number {
     return this.clock.now;
   }
+  /** Seconds since "boot": the virtual clock (starts at 1 s). */
+  uptime(): number {
+    return this.clock.now / 1000;
+  }
   wallNow(): number {
     return 1_700_000_000_000 + this.clock.now;
   }

@@ -303,3 +303,16 @@ describe("garp_extra_if", () => {
     expect(seg.frames.filter((f) => f.ifname === "eth0").length).toBe(10); // eth0: only the two bursts of 5
   });
 });
+
+describe("vrrp_delay_after_boot", () => {
+  test("holds instances until that long after boot (the fake host booted 1 s before the test)", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const a = node("a", "192.0.2.1", `global_defs {\n vrrp_delay_after_boot 3\n}\n${conf(150)}`, clock, seg);
+    a.rt.start();
+    clock.advance(1500);
+    expect(a.state()).toBe("INIT");
+    clock.advance(1500);
+    expect(a.state()).toBe("MASTER");
+  });
+});

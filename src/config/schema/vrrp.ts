@@ -106,7 +106,7 @@ export const vrrpInstance: BlockSpec = {
     strict_mode: kw(flag(), "per-instance vrrp_strict"),
     v3_checksum_as_v2: kw(flag(), "VRRPv3 IPv4 checksum without pseudo-header"),
     ...notifyKeywords("instance"),
-    notify_deleted: kw(record([{ name: "cmd", scalar: str(), optional: true }, { name: "user", scalar: str(), optional: true }, { name: "group", scalar: str(), optional: true }], { syntax: "[CMD [USER [GROUP]]]" }), "report DELETED instead of FAULT for instances removed by reload", { status: "not-implemented", note: LATER }),
+    notify_deleted: kw(record([{ name: "cmd", scalar: str(), optional: true }, { name: "user", scalar: str(), optional: true }, { name: "group", scalar: str(), optional: true }], { syntax: "[CMD [USER [GROUP]]]" }), "report DELETED instead of FAULT for instances removed by reload"),
     notify_master_rx_lower_pri: kw(script(), "script run when a MASTER receives a lower-priority advert"),
     smtp_alert: kw(flag(), "email on state changes"),
     notify_priority_changes: kw(flag(), "FIFO lines on priority changes"),
