@@ -143,7 +143,7 @@ export const vrrpSyncGroup: BlockSpec = {
     ...notifyKeywords("group"),
     smtp_alert: kw(flag(), "email on group state changes"),
     notify_priority_changes: kw(flag(), "FIFO lines on priority changes"),
-    sync_group_tracking_weight: kw(flag(), "allow non-zero tracker weights in members"),
+    sync_group_tracking_weight: kw(flag(), "allow non-zero tracker weights in members", { status: "ignored", note: "vipd always applies tracker weights in sync groups" }),
     global_tracking: kw(flag(), "allow non-zero tracker weights", { status: "deprecated", note: "use sync_group_tracking_weight" }),
   },
 };
