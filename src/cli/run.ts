@@ -60,6 +60,8 @@ export async function main(argv: string[]): Promise<number> {
     log.error(`cannot open netlink: ${(e as Error).message}`);
     return 1;
   }
+  const { setScriptSecurity } = await import("../daemon/scripts.ts");
+  setScriptSecurity(loaded.model.global.enable_script_security);
   const { VrrpEvents } = await import("../daemon/vrrp-events.ts");
   const events = new VrrpEvents(loaded.model, log);
   const { TrackerHub } = await import("../daemon/trackers.ts");
@@ -115,6 +117,7 @@ export async function main(argv: string[]): Promise<number> {
     for (const d of next.diagnostics.warnings) log.warn(formatDiagnostic(d));
     const t0 = performance.now();
     model = next.model;
+    setScriptSecurity(next.model.global.enable_script_security);
     events.reconfigure(next.model);
     const s = runtime.reload(next.model);
     lvs?.reload(next.model);

@@ -16,7 +16,9 @@
  *   as a failure with a message, where keepalived's child exits 0.
  * - User and group names are looked up in /etc/passwd and /etc/group only (no NSS).
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { unsafeReason } from "../config/host-check.ts";
 import { readFile, readdir } from "node:fs/promises";
 import { decodeEscape } from "../config/lexer.ts";
 import type { ScriptRef } from "../config/schema/kinds.ts";
@@ -161,6 +163,27 @@ export interface PreparedScript {
   identity?: Identity;
 }
 
+/** enable_script_security, set by the daemon from the configuration (start and reload). */
+let scriptSecurity = false;
+export function setScriptSecurity(on: boolean): void {
+  scriptSecurity = on;
+}
+
+/** With enable_script_security, why a script that would run as root is unsafe (keepalived disables it). */
+function unsafeScript(argv0: string): string | undefined {
+  let path = argv0;
+  if (!isAbsolute(path)) {
+    const dir = (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":").find((d) => existsSync(join(d, argv0)));
+    if (!dir) return undefined; // not found: the run itself reports it
+    path = join(dir, argv0);
+  }
+  try {
+    return unsafeReason(realpathSync(path));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Splits and resolves a configured ScriptRef; the error says why it cannot be run. */
 export function prepareScript(
   ref: ScriptRef,
@@ -179,6 +202,10 @@ export function prepareScript(
     const id = lookupIdentity(ref.user, ref.group, files);
     if ("error" in id) return { error: `Invalid user/group for script ${argv[0]}: ${id.error}` };
     identity = id;
+  }
+  if (scriptSecurity && (identity === undefined || identity.uid === 0)) {
+    const why = unsafeScript(argv[0]);
+    if (why) return { error: `Unsafe permissions found for script '${argv[0]}' (${why}) - disabling script; fix the permissions or run it as a non-root script_user` };
   }
   return identity ? { cmd: ref.cmd, argv, identity } : { cmd: ref.cmd, argv };
 }
