@@ -71,10 +71,16 @@ async function waitState(d: Daemon, state: string, timeoutMs: number): Promise<I
   }, 2000, () => `${d.name} to report ${state}`, 50);
 }
 
-/** Both daemons' receive-error counters are zero (vipd without status: its log is checked instead). */
+/**
+ * Both daemons' receive-error counters are zero (vipd without status: its log is checked instead).
+ * One exception: with AH, an advert the other side sent while our preempting advert was in flight
+ * carries a sequence number we already used, and is dropped as a replay (keepalived does the same);
+ * at most one such drop per takeover is the protocol, not a fault.
+ */
 function expectNoErrorStats(v: InstanceView | undefined, who: string): void {
   if (!v || Object.keys(v.stats).length === 0) return;
-  expect(nonZeroErrors(v), `${who} error counters`).toEqual([]);
+  const errors = nonZeroErrors(v).filter((e) => !/^ah_seq_err=[12]$/.test(e));
+  expect(errors, `${who} error counters`).toEqual([]);
 }
 
 describe.skipIf(!HAVE_KEEPALIVED)("vipd + keepalived 2.2.7 in one VRRP group", () => {
