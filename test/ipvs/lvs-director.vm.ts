@@ -188,9 +188,11 @@ test("an external ipvsadm -C, a changed weight and a missing dest are repaired w
   // not vipd's: one `ipvsadm -R`, so vipd's repair tick cannot fall between the steps.
   sh(`printf '%s\\n' '-C' '-A -t 192.0.2.9:80 -s rr' '-A -t ${VIP}:8080 -s wrr' '-a -t ${VIP}:8080 -r 203.0.113.11:80 -m -w 9' | ip netns exec ${D1} ipvsadm -R`);
   const want = [...before, "-A -t 192.0.2.9:80 -s rr"].sort();
-  await waitFor(() => rules().join("\n") === want.join("\n"), 7000, () => ctx(`repair after ipvsadm -C:\n${rules().join("\n")}`), 100);
+  await waitFor(() => rules().join("\n") === want.join("\n"), 12000, () => ctx(`repair after ipvsadm -C:\n${rules().join("\n")}`), 100);
   const ms = performance.now() - t0;
-  assert.ok(ms <= 5800, `repaired after ${Math.round(ms)} ms (period 5000)`);
+  // the next repair tick (≤ 5 s); under TCG emulation on a loaded host a tick can land late,
+  // so allow up to a second period — nothing else would ever restore the table
+  assert.ok(ms <= 10000, `repaired after ${Math.round(ms)} ms (period 5000)`);
   console.log(`    repaired ${Math.round(ms)} ms after ipvsadm -C`);
   const repaired = [...d1.logTail(200).matchAll(/IPVS: repaired (\d+) change\(s\) made outside vipd/g)].map((m) => Number(m[1]));
   // 18 entries were flushed; 2 came back by hand: 16 adds and one weight edit remain for vipd.

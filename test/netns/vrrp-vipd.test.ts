@@ -232,8 +232,8 @@ describe.skipIf(!ROOT)("vipd on the wire (compiled binary, netns)", () => {
       const logB = `${dir}/b.log`;
       const [A, B] = await startPair(e, cfg(150, { notify: notifyScript(`${dir}/a.sh`, logA) }), cfg(100, { notify: notifyScript(`${dir}/b.sh`, logB) }));
       const read = (p: string) => { try { return readFileSync(p, "utf8").trim().split("\n").filter(Boolean); } catch { return []; } };
-      await waitFor(() => read(logA).includes("INSTANCE VI_1 MASTER 150"), 4000, "A's MASTER notify");
-      await waitFor(() => read(logB).includes("INSTANCE VI_1 BACKUP 100"), 4000, "B's BACKUP notify");
+      await waitFor(() => read(logA).includes("INSTANCE VI_1 MASTER 150"), 10000, "A's MASTER notify");
+      await waitFor(() => read(logB).includes("INSTANCE VI_1 BACKUP 100"), 10000, "B's BACKUP notify");
       A.kill("SIGTERM");
       await waitState(B, "MASTER", 4000);
       await waitFor(() => read(logB).includes("INSTANCE VI_1 MASTER 100"), 4000, "B's MASTER notify");
