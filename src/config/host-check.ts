@@ -36,7 +36,9 @@ export function unsafeReason(path: string): string | undefined {
   for (let i = 0; i < 64; i++) {
     const st = statSync(p);
     if (st.uid !== 0) return `${p} is owned by uid ${st.uid}`;
-    if (st.mode & 0o022) return `${p} is writable by group or others`;
+    // keepalived's rule: a sticky directory (like /tmp) is fine; group write only counts for a non-root group
+    const sticky = st.isDirectory() && (st.mode & 0o1000) !== 0;
+    if (!sticky && ((st.gid !== 0 && st.mode & 0o020) || st.mode & 0o002)) return `${p} is writable by ${st.mode & 0o002 ? "others" : `group ${st.gid}`}`;
     const up = dirname(p);
     if (up === p) return undefined;
     p = up;

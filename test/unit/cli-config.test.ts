@@ -133,7 +133,7 @@ describe("host checks", () => {
     chmodSync(script, 0o777);
     const withScript = (c: string) => c.replace("priority 100", `priority 100\n    notify_master "${script}"\n    notify_backup "${join(dir, "absent.sh")}"`);
     const secure = vipd(["check", "-f", file(withScript(CLEAN))]);
-    expect(secure.err).toContain(`notify_master: unsafe permissions, script disabled: ${script} is writable by group or others`);
+    expect(secure.err).toContain(`notify_master: unsafe permissions, script disabled: ${script} is writable by others`);
     expect(secure.err).toContain(`notify_backup: script '${join(dir, "absent.sh")}' does not exist`);
     expect(secure.code).toBe(4);
     // without script security vipd does not judge permissions (keepalived exits 5 then)

@@ -409,7 +409,7 @@ describe("enable_script_security", () => {
   test("a root-run script that others can modify is refused with a clear message; a safe one is prepared", async () => {
     const { setScriptSecurity } = await import("../../src/daemon/scripts.ts");
     const unsafeDir = mkdtempSync(join(tmpdir(), "vipd-sec-"));
-    chmodSync(unsafeDir, 0o777);
+    chmodSync(unsafeDir, 0o777); // world-writable without the sticky bit: unsafe (sticky /tmp itself is fine)
     const bad = join(unsafeDir, "bad.sh");
     writeFileSync(bad, "#!/bin/sh\n");
     chmodSync(bad, 0o755);
