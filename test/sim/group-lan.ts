@@ -10,7 +10,7 @@ import type { InstanceParams, VrrpAction } from "../../src/vrrp/instance.ts";
 import { SyncGroup, tagActions as tag } from "../../src/vrrp/sync-group.ts";
 import type { SyncGroupAction } from "../../src/vrrp/sync-group.ts";
 import { STATE_NAMES, VrrpState } from "../../src/vrrp/types.ts";
-import { EventQueue, prng } from "./lan.ts";
+import { prng, SimClock } from "./lan.ts";
 import type { LinkModel } from "./lan.ts";
 
 export interface MemberSpec {
@@ -68,8 +68,7 @@ export interface GroupLanOptions {
 }
 
 /** The simulated LAN. Time starts at 0 ms. */
-export class GroupLan {
-  now = 0;
+export class GroupLan extends SimClock {
   readonly routers = new Map<string, GroupRouter>();
   readonly history: MemberEvent[] = [];
   readonly groupHistory: GroupEvent[] = [];
@@ -77,13 +76,12 @@ export class GroupLan {
   readonly violations: string[] = [];
   link: LinkModel;
   readonly rand: () => number;
-  #queue = new EventQueue();
-  #seq = 0;
   #params: Partial<InstanceParams>;
   #partition = new Map<string, number>();
   #lossRun = new Map<string, number>();
 
   constructor(specs: GroupRouterSpec[], opts: GroupLanOptions) {
+    super();
     this.rand = prng(opts.seed);
     this.link = { delayMs: 1, jitterMs: 0, loss: 0, maxConsecutiveLoss: Infinity, ...opts.link };
     this.#params = opts.params ?? {};
@@ -118,27 +116,6 @@ export class GroupLan {
     return r;
   }
 
-  /** Schedules `run` at absolute time `at` (never in the past). */
-  at(at: number, run: () => void): void {
-    this.#queue.push({ at: Math.max(at, this.now), seq: this.#seq++, run });
-  }
-
-  /** Processes every event up to and including time `t`, then sets the clock to `t`. */
-  runUntil(t: number): void {
-    for (let n = 0; n < 50_000_000; n++) {
-      const e = this.#queue.peek();
-      if (e === undefined || e.at > t) break;
-      this.#queue.pop();
-      this.now = e.at;
-      e.run();
-    }
-    this.now = t;
-  }
-
-  /** Advances the clock by `ms`. */
-  run(ms: number): void {
-    this.runUntil(this.now + ms);
-  }
 
   /** Boots a router (a fresh process) now. Faults given are known before start. */
   start(name: string, faults: Array<{ member: string; reason: string }> = []): void {

@@ -114,14 +114,40 @@ export interface LanOptions {
 }
 
 /** The simulated LAN. Time starts at 0 ms. */
-export class Lan {
+/** A virtual clock with an event queue: what both simulated LANs run on. */
+export class SimClock {
   now = 0;
+  #queue = new EventQueue();
+  #seq = 0;
+
+  /** Schedules `run` at absolute time `at` (never in the past). */
+  at(at: number, run: () => void): void {
+    this.#queue.push({ at: Math.max(at, this.now), seq: this.#seq++, run });
+  }
+
+  /** Processes every event up to and including time `t`, then sets the clock to `t`. */
+  runUntil(t: number): void {
+    for (let n = 0; n < 50_000_000; n++) {
+      const e = this.#queue.peek();
+      if (e === undefined || e.at > t) break;
+      this.#queue.pop();
+      this.now = e.at;
+      e.run();
+    }
+    this.now = t;
+  }
+
+  /** Advances the clock by `ms`. */
+  run(ms: number): void {
+    this.runUntil(this.now + ms);
+  }
+}
+
+export class Lan extends SimClock {
   readonly routers = new Map<string, Router>();
   readonly history: StateEvent[] = [];
   link: LinkModel;
   readonly rand: () => number;
-  #queue = new EventQueue();
-  #seq = 0;
   #params: Partial<InstanceParams>;
   /** Partition id per router name; routers only hear others with the same id. */
   #partition = new Map<string, number>();
@@ -129,6 +155,7 @@ export class Lan {
   #lossRun = new Map<string, number>();
 
   constructor(specs: RouterSpec[], opts: LanOptions) {
+    super();
     this.rand = prng(opts.seed);
     this.link = { delayMs: 1, jitterMs: 0, loss: 0, maxConsecutiveLoss: Infinity, ...opts.link };
     this.#params = opts.params ?? {};
@@ -157,27 +184,6 @@ export class Lan {
     return r;
   }
 
-  /** Schedules `run` at absolute time `at` (never in the past). */
-  at(at: number, run: () => void): void {
-    this.#queue.push({ at: Math.max(at, this.now), seq: this.#seq++, run });
-  }
-
-  /** Processes every event up to and including time `t`, then sets the clock to `t`. */
-  runUntil(t: number): void {
-    for (let n = 0; n < 50_000_000; n++) {
-      const e = this.#queue.peek();
-      if (e === undefined || e.at > t) break;
-      this.#queue.pop();
-      this.now = e.at;
-      e.run();
-    }
-    this.now = t;
-  }
-
-  /** Advances the clock by `ms`. */
-  run(ms: number): void {
-    this.runUntil(this.now + ms);
-  }
 
   /** Boots a router (a fresh process: new instance) now. */
   start(name: string): void {
