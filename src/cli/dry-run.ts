@@ -2,13 +2,16 @@
  * `vipd run --dry-run`: reads the config and the kernel's current state (links, addresses,
  * routes, rules, sysctls: netlink dumps and /proc reads, no privileges, no raw sockets) and
  * prints what `vipd run` would change at start, then exits without changing anything.
- * IPVS: the plan hook is `ipvsPlan` below; it lists the desired virtual servers until the
- * LVS manager can reconcile against a read-only table dump.
+ * IPVS: the LVS manager plans against a read-only copy of the kernel's table (`ipvsPlan`).
  */
+import { existsSync } from "node:fs";
+import { Ipvs } from "../../ffi/ipvs.ts";
 import type { Model } from "../config/model.ts";
 import { type HostSnapshot, type PlannedChange, PlanningHost, ruleIdentity } from "../daemon/dry-run-host.ts";
 import type { Logger } from "../daemon/logger.ts";
 import { VrrpRuntime } from "../daemon/vrrp-runtime.ts";
+import { createLvsManager } from "../lvs/manager.ts";
+import { type IpvsSnapshot, PlanningIpvs, snapshotIpvs } from "../lvs/planning-ipvs.ts";
 import { routeKey } from "../vrrp/routes.ts";
 import { versionLine } from "../version.ts";
 
@@ -28,7 +31,7 @@ export async function dryRun(model: Model, path: string, log: Logger): Promise<n
   runtime.start();
   const out = [`# vipd run --dry-run: what starting with ${path} would change (nothing was changed)`];
   out.push(...formatPlan(host.changes));
-  out.push(...ipvsPlan(model));
+  out.push(...ipvsPlan(model, snap, log));
   out.push(...masterPlan(model));
   process.stdout.write(`${out.join("\n")}\n`);
   return 0;
@@ -40,15 +43,45 @@ export function formatPlan(changes: readonly PlannedChange[]): string[] {
   return changes.map((c) => `${c.op} ${c.kind} ${c.text}`);
 }
 
-/** IPVS entries: the hook for the LVS manager's plan (today: what would be programmed). */
-function ipvsPlan(model: Model): string[] {
-  if (!model.virtual_server.length) return [];
-  const out = ["# IPVS (desired table; comparing with the kernel's table needs CAP_NET_ADMIN and is not done in a dry run yet):"];
-  for (const vs of model.virtual_server) {
-    out.push(`add ipvs service ${vs.protocol} ${vs.id} scheduler ${vs.lvs_sched} method ${vs.lvs_method}`);
-    for (const rs of vs.real_servers) out.push(`add ipvs real-server ${vs.id} -> ${rs.ip}${rs.port !== undefined ? `:${rs.port}` : ""} weight ${rs.weight} (once its checkers pass)`);
+/**
+ * IPVS: the LVS manager starts against a planning copy of the kernel's table, so the plan is
+ * exactly the diff `vipd run` would apply (nothing is written). Reading the table needs
+ * CAP_NET_ADMIN; without it, or without IPVS, the plan is made against an empty table and says so.
+ */
+function ipvsPlan(model: Model, snap: HostSnapshot, log: Logger): string[] {
+  if (!model.virtual_server.length && !model.global.doc.lvs_sync_daemon && !model.global.doc.lvs_flush) return [];
+  const read = readIpvs();
+  const out = [read.ok ? "# IPVS (compared with the kernel's table):" : `# IPVS (${read.why}; planned against an empty table):`];
+  const planning = new PlanningIpvs(read.ok ? read.snap : emptyIpvs());
+  const quiet: Logger = { info() {}, debug() {}, warn: (m) => log.warn(m), error: (m) => log.error(m) };
+  const manager = createLvsManager(model, { log: quiet, openIpvs: () => ({ ok: true, ipvs: planning }), runScript: () => undefined, repairIntervalMs: 0 });
+  manager.setLocalAddresses(snap.addresses.map((a) => a.address));
+  manager.start();
+  out.push(...(planning.changes.length ? planning.changes.map((c) => `${c.op} ipvs ${c.text}`) : ["no IPVS changes at start"]));
+  for (const vs of manager.status().virtualServers) {
+    for (const rs of vs.realServers) if (!rs.alive) out.push(`# (${vs.label}) real-server ${rs.address}:${rs.port} joins once its checkers pass (alpha)`);
+    if (vs.suspended) out.push(`# (${vs.label}) ha_suspend: checkers wait until a service address is local`);
   }
   return out;
+}
+
+function emptyIpvs(): IpvsSnapshot {
+  return { info: { version: "", versionCode: 0, connTableSize: 0 }, services: [], timeouts: { tcp: 900, tcpFin: 120, udp: 300 }, daemons: [] };
+}
+
+/** The kernel's IPVS table, read-only; never loads the module (a genl family lookup would). */
+function readIpvs(): { ok: true; snap: IpvsSnapshot } | { ok: false; why: string } {
+  if (!existsSync("/proc/net/ip_vs")) return { ok: false, why: "IPVS is not loaded (no /proc/net/ip_vs): vipd would load it" };
+  const r = Ipvs.open();
+  if (!r.ok) return { ok: false, why: r.message };
+  try {
+    return { ok: true, snap: snapshotIpvs(r.ipvs) };
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    return { ok: false, why: code === "EPERM" ? "reading the IPVS table needs CAP_NET_ADMIN" : `cannot read the IPVS table: ${(e as Error).message}` };
+  } finally {
+    r.ipvs.close();
+  }
 }
 
 /** What each instance adds later, on becoming MASTER (not at start unless it owns the address). */

@@ -9,7 +9,8 @@
  */
 import assert from "node:assert/strict";
 import { suite, test } from "./harness.ts";
-import { D1, VIP, Vipd, fetchMany, lab, savedRules, sh, startHttpd, staticVip, stopHttpd, tally, waitFor, waitHttpd } from "./lvs-lab.ts";
+import { writeFileSync } from "node:fs";
+import { D1, VIP, VIPD_BIN, Vipd, fetchMany, lab, savedRules, sh, startHttpd, staticVip, stopHttpd, tally, waitFor, waitHttpd } from "./lvs-lab.ts";
 
 suite("lvs-director");
 
@@ -115,6 +116,36 @@ const rules = () => savedRules(D1);
 /** A failure message with the daemon's log. */
 const ctx = (what: string) => `${what}\n--- vipd d1 log ---\n${d1.logTail()}`;
 
+/** `vipd run --dry-run` in the director's namespace: its output lines (exit code checked). */
+function dryRun(): string[] {
+  writeFileSync(d1.conf, config());
+  const r = Bun.spawnSync(["ip", "netns", "exec", D1, VIPD_BIN, "run", "--dry-run", "-f", d1.conf, "-l"], { stdout: "pipe", stderr: "pipe", timeout: 60_000 });
+  assert.equal(r.exitCode, 0, `dry run exited ${r.exitCode}: ${r.stderr.toString()}`);
+  return r.stdout.toString().split("\n");
+}
+
+test("vipd run --dry-run diffs the config against the kernel's IPVS table and changes nothing", () => {
+  lab();
+  // A half-programmed table: one of the config's services with a wrong weight and a stale
+  // real server, and a service the config does not name.
+  sh(`printf '%s\\n' '-A -t ${VIP}:8080 -s wrr' '-a -t ${VIP}:8080 -r 203.0.113.11:80 -m -w 9' '-a -t ${VIP}:8080 -r 203.0.113.14:80 -m -w 1' '-A -t 192.0.2.9:80 -s rr' | ip netns exec ${D1} ipvsadm -R`);
+  const before = rules();
+  const lines = dryRun();
+  assert.deepEqual(rules(), before, "the dry run changed the IPVS table");
+  assert.ok(lines.includes("# IPVS (compared with the kernel's table):"), lines.join("\n"));
+  const ipvs = lines.filter((l) => / ipvs /.test(l));
+  // the service that is there is not added again; its wrong weight is edited, the stale one deleted
+  assert.ok(!ipvs.some((l) => l.startsWith(`add ipvs service TCP ${VIP}:8080`)), ipvs.join("\n"));
+  assert.ok(ipvs.includes(`edit ipvs real-server TCP ${VIP}:8080 -> 203.0.113.11:80 NAT weight 3`), ipvs.join("\n"));
+  assert.ok(ipvs.includes(`delete ipvs real-server TCP ${VIP}:8080 -> 203.0.113.14:80`), ipvs.join("\n"));
+  assert.ok(ipvs.includes(`add ipvs real-server TCP ${VIP}:8080 -> 203.0.113.12:80 NAT weight 1`), ipvs.join("\n"));
+  assert.ok(ipvs.includes(`add ipvs service TCP ${VIP}:443 scheduler lc persistent 600`), ipvs.join("\n"));
+  assert.ok(ipvs.includes("add ipvs service FWM 7 scheduler sh"), ipvs.join("\n"));
+  // the operator's service is not vipd's: never planned away
+  assert.ok(!ipvs.some((l) => l.includes("192.0.2.9")), ipvs.join("\n"));
+  sh(`ip netns exec ${D1} ipvsadm -C`);
+});
+
 test("vipd programs IPVS from keepalived.conf: ipvsadm -S -n and -Ln match the config exactly", async () => {
   lab();
   staticVip(D1, true);
@@ -145,6 +176,11 @@ test("vipd programs IPVS from keepalived.conf: ipvsadm -S -n and -Ln match the c
   assert.equal(web.quorumUp, true);
   assert.deepEqual(web.realServers.map((r) => [r.address, r.ipvsWeight]), [["203.0.113.11", 1], ["203.0.113.12", 1], ["203.0.113.13", 1]]);
   assert.equal(st.lvs!.virtualServers.length, 6);
+});
+
+test("--dry-run against the table vipd programmed plans no IPVS change", () => {
+  const lines = dryRun();
+  assert.ok(lines.includes("no IPVS changes at start"), lines.join("\n"));
 });
 
 test("a client's requests are spread as the scheduler says: rr evenly over 3, wrr 3:1, exact counts", () => {
