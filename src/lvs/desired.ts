@@ -1,6 +1,7 @@
 /**
  * The desired IPVS configuration from the config model: every virtual_server (address,
- * fwmark or virtual_server_group, the group expanded into one service per address or mark)
+ * fwmark or virtual_server_group, the group expanded into one service per address or mark,
+ * or with nftables_ipvs one automatic fwmark service)
  * with its scheduler, flags and persistence, and every real and sorry server with its
  * forwarding method, weight and thresholds. Pure: keepalived's check_data.c/check_parser.c
  * rules (defaults, port corrections, inheritance VS → RS) applied to the model.
@@ -9,11 +10,12 @@ import type { Model, RealServerModel, VirtualServerModel } from "../config/model
 import type { Doc, Rec, ScriptRef } from "../config/schema/kinds.ts";
 import type { VirtualServerId } from "../daemon/fifo.ts";
 import { formatRealServer, formatVirtualServer } from "../daemon/fifo.ts";
-import { canonicalIp, formatIp, maskToPrefixLen, parseIp, parseIPv4, type IpFamily } from "../net/addr.ts";
+import { canonicalIp, compareAddr, formatIp, maskToPrefixLen, parseIp, parseIPv4, type IpFamily } from "../net/addr.ts";
 import {
   IP_VS_SVC_F_PERSISTENT, IPVS_SVC_FLAG_KEYWORDS, type IpvsDestination, type IpvsProtocol, type IpvsService,
   type IpvsTimeouts, type IpvsTunnel,
 } from "./ipvs-types.ts";
+import { type AutoFwmarks, FwmarkAllocator, type NftIpvsRuleset, addNftIpvsElement, nftIpvsConfig } from "./nft-ipvs.ts";
 
 /** keepalived's IPVS_SVC_PERSISTENT_TIMEOUT: a bare `persistence_timeout`. */
 export const DEFAULT_PERSISTENCE_TIMEOUT = 360;
@@ -94,6 +96,16 @@ export interface DesiredLvs {
   globals: LvsGlobals;
   /** What keepalived would warn about or correct (one line each). */
   warnings: string[];
+  /** nftables_ipvs in effect: the marking ruleset and the automatic fwmarks handed out. */
+  nftIpvs?: { ruleset: NftIpvsRuleset; fwmarks: AutoFwmarks };
+}
+
+/** Options of desiredFromModel. */
+export interface DesiredOptions {
+  /** false: ignore nftables_ipvs (no nft here), programming groups per address as without it. */
+  nftIpvs?: boolean;
+  /** The automatic fwmarks of the previous desired state (reload keeps them). */
+  previousFwmarks?: AutoFwmarks;
 }
 
 const bool = (v: unknown): boolean => v === true;
@@ -189,8 +201,8 @@ function expandAddresses(first: Uint8Array, last: Uint8Array, max: number): stri
   return out;
 }
 
-/** A virtual_server_group line: `IP`, `A.B.C.D-E`, `A.B.C.D-E.F.G.H`, `x::a-ff`, `PREFIX/LEN` → addresses. */
-export function expandGroupAddress(text: string, max = MAX_GROUP_SERVICES): { addresses: string[]; family: IpFamily } | { error: string } {
+/** A virtual_server_group line: `IP`, `A.B.C.D-E`, `A.B.C.D-E.F.G.H`, `x::a-ff`, `PREFIX/LEN` → first and last address. */
+export function groupAddressRange(text: string): { first: Uint8Array; last: Uint8Array; family: IpFamily } | { error: string } {
   const slash = text.indexOf("/");
   if (slash >= 0) {
     const base = parseIp(text.slice(0, slash));
@@ -205,13 +217,12 @@ export function expandGroupAddress(text: string, max = MAX_GROUP_SERVICES): { ad
       if (base.bytes[byte]! & mask) return { error: `address mask bits not empty - ${text}` };
       last[byte]! |= mask;
     }
-    const addresses = expandAddresses(base.bytes, last, max);
-    return addresses ? { addresses, family: base.family } : { error: `${text} has more than ${max} addresses` };
+    return { first: base.bytes, last, family: base.family };
   }
   const dash = text.indexOf("-");
   if (dash < 0) {
     const a = parseIp(text);
-    return a ? { addresses: [formatIp(a.bytes)], family: a.family } : { error: `invalid address ${text}` };
+    return a ? { first: a.bytes, last: a.bytes, family: a.family } : { error: `invalid address ${text}` };
   }
   const first = parseIp(text.slice(0, dash));
   const endText = text.slice(dash + 1);
@@ -231,10 +242,16 @@ export function expandGroupAddress(text: string, max = MAX_GROUP_SERVICES): { ad
     }
   }
   if (!last || last.length !== first.bytes.length) return { error: `invalid range end ${text}` };
-  const addresses = expandAddresses(first.bytes, last, max);
-  if (!addresses) return { error: `${text} has more than ${max} addresses` };
-  if (!addresses.length) return { error: `range ${text} ends before it starts` };
-  return { addresses, family: first.family };
+  if (compareAddr(last, first.bytes) < 0) return { error: `range ${text} ends before it starts` };
+  return { first: first.bytes, last, family: first.family };
+}
+
+/** A virtual_server_group line: `IP`, `A.B.C.D-E`, `A.B.C.D-E.F.G.H`, `x::a-ff`, `PREFIX/LEN` → addresses. */
+export function expandGroupAddress(text: string, max = MAX_GROUP_SERVICES): { addresses: string[]; family: IpFamily } | { error: string } {
+  const r = groupAddressRange(text);
+  if ("error" in r) return r;
+  const addresses = expandAddresses(r.first, r.last, max);
+  return addresses ? { addresses, family: r.family } : { error: `${text} has more than ${max} addresses` };
 }
 
 /** The kernel destination for real server `rs` in `service` at `weight` (keepalived's port rules). */
@@ -251,9 +268,11 @@ export function destinationFor(service: IpvsService, rs: RealServerSpec, weight:
 
 interface Ctx {
   warn: (m: string) => void;
+  /** nftables_ipvs in effect: groups of addresses get one automatic fwmark service. */
+  nft?: { alloc: FwmarkAllocator; ruleset: NftIpvsRuleset };
 }
 
-function realServerSpec(rsm: RealServerModel, vsDoc: Doc, vsMethod: Method, vs: { fwmark: boolean; port?: number; label: string }, ctx: Ctx): RealServerSpec {
+function realServerSpec(rsm: RealServerModel, vsDoc: Doc, vsMethod: Method, vs: { fwmark: boolean; auto?: boolean; port?: number; label: string }, ctx: Ctx): RealServerSpec {
   const d = rsm.doc;
   const ip = canonicalIp(rsm.ip) ?? rsm.ip;
   const family = parseIp(ip)?.family ?? "inet";
@@ -263,7 +282,8 @@ function realServerSpec(rsm: RealServerModel, vsDoc: Doc, vsMethod: Method, vs: 
   if (m.method === "NAT") {
     if (!port && !vs.fwmark && vs.port !== undefined) port = vs.port;
   } else if (vs.fwmark) {
-    if (port) ctx.warn(`${where}: fwmark virtual server, real server port ${port} ignored`);
+    // An automatic (nftables_ipvs) fwmark service takes the group's ports: DR/TUN need none.
+    if (port && !vs.auto) ctx.warn(`${where}: fwmark virtual server, real server port ${port} ignored`);
     port = 0;
   } else if (vs.port !== undefined) {
     if (port && port !== vs.port) ctx.warn(`${where}: ports don't match - resetting to ${vs.port}`);
@@ -332,11 +352,35 @@ export function virtualServerSpec(vs: VirtualServerModel, groups: Model["virtual
   const vsMethod: Method = methodFromDoc(d.lvs_method as Rec | undefined, { method: "NAT" }, `VS ${label}`, ctx.warn);
 
   // Members: [family, address?, port?, fwmark?]
-  type Member = { family: IpFamily; address?: string; port?: number; fwmark?: number };
+  type Member = { family: IpFamily; address?: string; port?: number; fwmark?: number; auto?: string[] };
   const members: Member[] = [];
   const rsFamily = (): IpFamily => (vs.real_servers[0] ? (parseIp(vs.real_servers[0].ip)?.family ?? "inet") : "inet");
   const ipFamilyKw = d.ip_family as IpFamily | undefined;
-  if (vs.group !== undefined) {
+  let auto = false;
+  if (vs.group !== undefined && ctx.nft && (groups[vs.group] ?? []).every((e) => e.fwmark === undefined)) {
+    // keepalived's VSG_USES_AUTO_FWMARK: nftables_ipvs and no fwmark entries in the group.
+    const { alloc, ruleset } = ctx.nft;
+    const families = new Set<IpFamily>();
+    const addresses: string[] = [];
+    let mark: number | undefined;
+    for (const e of groups[vs.group] ?? []) {
+      const r = groupAddressRange(String(e.address));
+      if ("error" in r) {
+        ctx.warn(`virtual_server_group ${vs.group}: ${r.error} - skipping`);
+        continue;
+      }
+      mark ??= alloc.mark(vs.group, protocol);
+      families.add(r.family);
+      addNftIpvsElement(ruleset, r.family, protocol, { first: formatIp(r.first), last: formatIp(r.last), port: (e.port as number | undefined) ?? 0, fwmark: mark });
+      // ha_suspend looks for these locally; a huge range is not listed (its fwmark still covers it).
+      const listed = expandAddresses(r.first, r.last, Math.max(0, MAX_GROUP_SERVICES - addresses.length));
+      if (listed) addresses.push(...listed);
+    }
+    if (mark !== undefined) {
+      auto = true;
+      for (const f of ["inet", "inet6"] as const) if (families.has(f)) members.push({ family: f, fwmark: mark, auto: addresses });
+    }
+  } else if (vs.group !== undefined) {
     const entries = groups[vs.group] ?? [];
     let count = 0;
     for (const e of entries) {
@@ -366,7 +410,7 @@ export function virtualServerSpec(vs: VirtualServerModel, groups: Model["virtual
 
   const services: IpvsService[] = [];
   for (const m of members) {
-    const flags = serviceFlags(d, scheduler, m.fwmark !== undefined ? undefined : protocol, `VS ${label}`, services.length ? () => {} : ctx.warn);
+    const flags = serviceFlags(d, scheduler, m.fwmark !== undefined && !m.auto ? undefined : protocol, `VS ${label}`, services.length ? () => {} : ctx.warn);
     let netmask = fullNetmask(m.family);
     if (gran !== undefined) {
       const g = granularityToPrefixLen(gran, m.family);
@@ -379,7 +423,7 @@ export function virtualServerSpec(vs: VirtualServerModel, groups: Model["virtual
       : { family: m.family, protocol, address: m.address!, port: m.port!, ...params });
   }
 
-  const vsShape = { fwmark: vs.fwmark !== undefined || (vs.group !== undefined && members.every((m) => m.fwmark !== undefined)), port: vs.group !== undefined ? undefined : vs.port, label };
+  const vsShape = { fwmark: vs.fwmark !== undefined || (vs.group !== undefined && members.every((m) => m.fwmark !== undefined)), auto, port: vs.group !== undefined ? undefined : vs.port, label };
   const seen = new Set<string>();
   const realServers: RealServerSpec[] = [];
   for (const rsm of vs.real_servers) {
@@ -410,7 +454,7 @@ export function virtualServerSpec(vs: VirtualServerModel, groups: Model["virtual
   const spec: VirtualServerSpec = {
     key, id, label, services, realServers, quorum, hysteresis,
     omega: bool(d.omega), haSuspend: bool(d.ha_suspend),
-    addresses: [...new Set(members.flatMap((m) => (m.address ? [m.address] : [])))],
+    addresses: [...new Set(members.flatMap((m) => (m.address ? [m.address] : (m.auto ?? []))))],
   };
   if (sorry) spec.sorry = sorry;
   if (d.quorum_up) spec.quorumUp = d.quorum_up as ScriptRef;
@@ -431,11 +475,14 @@ export function lvsGlobals(g: Doc): LvsGlobals {
 
 /**
  * The desired LVS state of a model. Two virtual servers programming the same kernel service
- * would fight over it: the later one's duplicate services are dropped with a warning.
+ * would fight over it: the later one's duplicate services are dropped with a warning. With
+ * nftables_ipvs, a group of addresses becomes one automatic fwmark service (see nft-ipvs.ts).
  */
-export function desiredFromModel(model: Pick<Model, "virtual_server" | "virtual_server_group" | "global">): DesiredLvs {
+export function desiredFromModel(model: Pick<Model, "virtual_server" | "virtual_server_group" | "global">, opts: DesiredOptions = {}): DesiredLvs {
   const warnings: string[] = [];
   const ctx: Ctx = { warn: (m) => warnings.push(m) };
+  const nftConfig = opts.nftIpvs === false ? undefined : nftIpvsConfig(model.global.doc);
+  if (nftConfig) ctx.nft = { alloc: new FwmarkAllocator(nftConfig.startFwmark, opts.previousFwmarks), ruleset: { config: nftConfig, maps: [] } };
   const virtualServers: VirtualServerSpec[] = [];
   const owner = new Map<string, string>();
   const keys = new Set<string>();
@@ -459,7 +506,9 @@ export function desiredFromModel(model: Pick<Model, "virtual_server" | "virtual_
     });
     virtualServers.push(spec);
   }
-  return { virtualServers, globals: lvsGlobals(model.global.doc), warnings };
+  const out: DesiredLvs = { virtualServers, globals: lvsGlobals(model.global.doc), warnings };
+  if (ctx.nft) out.nftIpvs = { ruleset: ctx.nft.ruleset, fwmarks: ctx.nft.alloc.state() };
+  return out;
 }
 
 /** A stable text key of a service: "inet|tcp|192.0.2.1|80" or "inet6|fwm|5". */
