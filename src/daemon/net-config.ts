@@ -10,6 +10,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { AddressEntry, Model, VrrpInstanceModel } from "../config/model.ts";
+import { canonicalIp } from "../net/addr.ts";
 import {
   RT_NAME_FILES, describeRoute, describeRule, routeContext, routeSpecs, ruleSpecs, type RouteContext, type RouteSpec,
   type RuleSpec,
@@ -18,7 +19,7 @@ import { DEFAULT_NFT_OPTIONS, type NftOptions, dropAddresses, nftSetupScript, nf
 import { rpFilterPlan, vmacAddress, vmacLinkLocal, vmacName, vmacSysctls } from "../vrrp/vmac.ts";
 import { type Family, VrrpState } from "../vrrp/types.ts";
 import { addressSpec } from "./address-spec.ts";
-import type { Host, HostAddressSpec, HostBatchResult, HostNftResult } from "./host.ts";
+import type { Host, HostAddress, HostAddressSpec, HostBatchResult, HostNftResult } from "./host.ts";
 import type { Logger } from "./logger.ts";
 
 /** iproute2 name-file texts (rt_tables, rt_protos, rt_scopes, rt_realms). */
@@ -93,7 +94,7 @@ export class NetConfig {
   #nftReady = false;
   #nftWarned = false;
   #masters = new Set<string>();
-  #installedStatic: { routes: RouteSpec[]; rules: RuleSpec[]; addresses: Array<{ spec: HostAddressSpec; text: string }> } = { routes: [], rules: [], addresses: [] };
+  #installedStatic: { routes: RouteSpec[]; rules: RuleSpec[]; addresses: Array<{ spec: HostAddressSpec; text: string; noTrack?: boolean }> } = { routes: [], rules: [], addresses: [] };
   #started = false;
   #stopped = false;
   /** The last nft sync, for tests and orderly shutdown. */
@@ -252,7 +253,24 @@ export class NetConfig {
           continue;
         }
       }
-      this.#installedStatic.addresses.push({ spec, text: `${text} dev ${ifname}` });
+      this.#installedStatic.addresses.push({ spec, text: `${text} dev ${ifname}`, ...(a.no_track ? { noTrack: true } : {}) });
+    }
+  }
+
+  /**
+   * An address was deleted: a static_ipaddress vipd installed (not no_track) is put back, as
+   * keepalived's reinstate_static_address does.
+   */
+  addressRemoved(addr: HostAddress): void {
+    if (this.#stopped) return;
+    const address = canonicalIp(addr.address) ?? addr.address;
+    const a = this.#installedStatic.addresses.find((x) => x.spec.ifindex === addr.ifindex && x.spec.prefixlen === addr.prefixlen && (canonicalIp(x.spec.address) ?? x.spec.address) === address);
+    if (!a || a.noTrack) return;
+    try {
+      this.#host.addAddress(a.spec);
+      this.#log.info(`static_ipaddress ${a.text} was removed by someone else: reinstated`);
+    } catch (e) {
+      if ((e as { code?: string }).code !== "EEXIST") this.#log.error(`static_ipaddress: cannot reinstate ${a.text}: ${(e as Error).message}`);
     }
   }
 

@@ -4,7 +4,7 @@
  * (adverts, addresses, GARP/NA, state changes, logs).
  */
 import type { AddressEntry, Model, VrrpInstanceModel } from "../config/model.ts";
-import { broadcastOf, formatIPv4, parseIp } from "../net/addr.ts";
+import { broadcastOf, canonicalIp, formatIPv4, parseIp } from "../net/addr.ts";
 import { buildIpv4Advert, buildIpv6Advert, nextIpId, passwordBytes } from "../vrrp/codec.ts";
 import { garpFrame, naFrame } from "../vrrp/frames.ts";
 import { GarpPacer } from "../vrrp/garp-schedule.ts";
@@ -15,7 +15,7 @@ import { roundAdverInt } from "../vrrp/timing.ts";
 import { AUTH_AH, AUTH_NONE, AUTH_PASS, newStats, type AuthType, type RxMeta, STATE_NAMES, VrrpState } from "../vrrp/types.ts";
 import { parseReceived, type RxConfig, validateAdvert } from "../vrrp/validate.ts";
 import { trackOutcome, type TrackedState } from "../vrrp/tracking.ts";
-import type { Host, HostAddressSpec, HostLink, NetEvent, VrrpChannel } from "./host.ts";
+import type { Host, HostAddress, HostAddressSpec, HostLink, NetEvent, VrrpChannel } from "./host.ts";
 import type { TrackerHub, TrackKind } from "./trackers.ts";
 import type { Logger } from "./logger.ts";
 import { addressSpec } from "./address-spec.ts";
@@ -61,7 +61,7 @@ interface Runner {
   extraGarpTimer?: unknown;
 }
 
-type InstalledAddress = { spec: HostAddressSpec; text: string; ifname: string };
+type InstalledAddress = { spec: HostAddressSpec; text: string; ifname: string; noTrack?: boolean };
 
 interface Channel {
   key: string;
@@ -463,13 +463,13 @@ export class VrrpRuntime {
   }
 
   /** The netlink specs of an instance's VIPs and eVIPs. */
-  #addressesOf(r: Runner): Array<{ spec: HostAddressSpec; text: string; ifname: string }> {
-    const out: Array<{ spec: HostAddressSpec; text: string; ifname: string }> = [];
+  #addressesOf(r: Runner): InstalledAddress[] {
+    const out: InstalledAddress[] = [];
     for (const v of [...r.model.virtual_ipaddress, ...r.model.virtual_ipaddress_excluded]) {
       const ifname = v.dev ?? this.#net.vipInterface(r.model.name) ?? r.model.interface!;
       const link = this.#links.get(ifname);
       if (!link) continue;
-      out.push({ spec: addressSpec(v, link.ifindex), text: `${v.address}/${v.prefixlen}`, ifname });
+      out.push({ spec: addressSpec(v, link.ifindex), text: `${v.address}/${v.prefixlen}`, ifname, ...(v.no_track ? { noTrack: true } : {}) });
     }
     return out;
   }
@@ -610,7 +610,30 @@ export class VrrpRuntime {
       return;
     }
     if (ev.kind === "link") this.#linkChanged(ev.link, ev.deleted);
-    if (ev.kind === "address") this.#addressChanged(ev.addr.address, ev.deleted);
+    if (ev.kind === "address") {
+      this.#addressChanged(ev.addr.address, ev.deleted);
+      if (ev.deleted) {
+        this.#vipRemoved(ev.addr);
+        this.#net.addressRemoved(ev.addr);
+      }
+    }
+  }
+
+  /**
+   * Someone else deleted a VIP of a MASTER instance: it steps down to BACKUP (keepalived's
+   * set_vrrp_backup), so an election runs and the master that wins re-adds the VIP. VIPs
+   * marked no_track are left to the operator.
+   */
+  #vipRemoved(addr: HostAddress): void {
+    const address = canonicalIp(addr.address) ?? addr.address;
+    for (const r of this.#runners) {
+      if (r.fsm.state !== VrrpState.MASTER) continue;
+      const v = r.installed.find((i) => i.spec.ifindex === addr.ifindex && (canonicalIp(i.spec.address) ?? i.spec.address) === address);
+      if (!v || v.noTrack) continue;
+      this.#log.info(`(${r.model.name}) virtual address ${v.text} was removed from ${v.ifname} by someone else: leaving MASTER`);
+      r.installed = r.installed.filter((i) => i !== v);
+      this.#exec(r, (f, now) => f.forceBackup(now, "address-removed"), (g, now, name) => g.stepDown(now, name));
+    }
   }
 
   /** track_src_ip: an instance whose configured source address disappears goes to FAULT. */

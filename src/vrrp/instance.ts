@@ -83,6 +83,7 @@ export type TransitionReason =
   | "fault-cleared" // the last fault reason went away
   | "stall" // timer_expired_backup: we stalled too long to still be master
   | "sync-group" // moved to BACKUP or FAULT (or out of FAULT) because its sync group did
+  | "address-removed" // MASTER whose VIP (or virtual route/rule) someone else deleted steps down
   | "stop"; // instance stopped (→ INIT); the daemon reports STOP
 
 export type LogLevel = "info" | "warning" | "debug";
@@ -417,14 +418,16 @@ export class VrrpInstance {
   }
 
   /**
-   * Sync group: another member left MASTER for BACKUP, so a MASTER member steps down too
-   * (addresses removed, no priority-0 advert, full down timer). Other states are left alone.
+   * A MASTER steps down to BACKUP (addresses removed, no priority-0 advert, full down timer):
+   * its sync group went BACKUP ("sync-group"), or one of its VIPs was deleted by someone else
+   * ("address-removed", keepalived's set_vrrp_backup: a new election puts it back). Other
+   * states are left alone.
    */
-  forceBackup(now: number): VrrpAction[] {
+  forceBackup(now: number, reason: "sync-group" | "address-removed" = "sync-group"): VrrpAction[] {
     const out: VrrpAction[] = [];
     if (this.#state !== VrrpState.MASTER) return out;
     this.#log(out, "info", "Entering BACKUP STATE");
-    this.#leaveMaster(out, VrrpState.BACKUP, "sync-group", true);
+    this.#leaveMaster(out, VrrpState.BACKUP, reason, reason === "sync-group");
     this.#wantsMaster = false;
     this.#preemptUntil = undefined;
     this.#masterAdverIntCs = this.params.adverIntCs;

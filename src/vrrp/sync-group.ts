@@ -188,6 +188,12 @@ export class SyncGroup {
     return this.#follow(now, m, m.setTotalPriority(now, total));
   }
 
+  /** Member `member`, as MASTER, lost one of its VIPs to someone else: it steps down and the group follows. */
+  stepDown(now: number, member: string): SyncGroupAction[] {
+    const m = this.member(member);
+    return this.#follow(now, m, m.forceBackup(now, "address-removed"));
+  }
+
   /** Raises or clears fault `reason` on member `member`; the whole group follows. */
   setFault(now: number, member: string, reason: string, on: boolean): SyncGroupAction[] {
     const m = this.member(member);

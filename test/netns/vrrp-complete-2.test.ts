@@ -127,6 +127,37 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
     }
   }, 40_000);
 
+  test.concurrent("a VIP deleted by someone else makes the MASTER step down and win it back; a deleted static address is reinstated", async () => {
+    const e = new TestEnv(createLab({ purpose: "vcdel", nodes: ["a", "b"], v4: "192.0.2.0/24" }));
+    try {
+      const VIP = "192.0.2.100";
+      const statics = ["static_ipaddress {", "    203.0.113.5/24 dev eth0", "}", ""].join("\n");
+      const A = e.vipd("a", globals("da") + statics + inst({ priority: 200, vip: `${VIP}/24 dev eth0` }));
+      await waitStatus(A, "MASTER", WAIT_MS);
+      const B = e.vipd("b", globals("db") + inst({ priority: 100, vip: `${VIP}/24 dev eth0` }));
+      await waitStatus(B, "BACKUP", WAIT_MS);
+      expect(hasAddress(e.ns("a"), "203.0.113.5")).toBe(true);
+
+      const before = A.lines.length;
+      run(["ip", "-n", e.ns("a"), "addr", "del", `${VIP}/24`, "dev", "eth0"]);
+      await A.waitLine(/virtual address 192\.0\.2\.100\/24 was removed from eth0 by someone else: leaving MASTER/, WAIT_MS, before);
+      await A.waitLine(/Entering BACKUP STATE/, WAIT_MS, before);
+      // a new election: a (priority 200) preempts b back and re-adds the VIP
+      await A.waitLine(/Entering MASTER STATE/, WAIT_MS, before);
+      await waitFor(() => hasAddress(e.ns("a"), VIP), WAIT_MS, "the VIP back on a");
+      await waitStatus(B, "BACKUP", WAIT_MS);
+      expect(hasAddress(e.ns("b"), VIP)).toBe(false);
+
+      run(["ip", "-n", e.ns("a"), "addr", "del", "203.0.113.5/24", "dev", "eth0"]);
+      await A.waitLine(/static_ipaddress 203\.0\.113\.5\/24 dev eth0 was removed by someone else: reinstated/, WAIT_MS, before);
+      await waitFor(() => hasAddress(e.ns("a"), "203.0.113.5"), WAIT_MS, "the static address reinstated");
+      expectClean(A);
+      expectClean(B);
+    } finally {
+      await e.close();
+    }
+  }, 40_000);
+
   test.concurrent("unicast across two L2 segments joined by a routing namespace: election, failover, preemption; no multicast", async () => {
     // a — r on 192.0.2.0/24, r — b on 198.51.100.0/24; r forwards.
     const e1 = new TestEnv(createLab({ purpose: "vcuni1", nodes: ["a", "r"], v4: "192.0.2.0/24" }));

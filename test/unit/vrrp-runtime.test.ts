@@ -270,6 +270,69 @@ describe("timing knobs and source tracking", () => {
   });
 });
 
+describe("addresses deleted by someone else", () => {
+  /** Deletes `address` from host `h` behind vipd's back and delivers the kernel's notification. */
+  function externalDelete(h: FakeHost, address: string, prefixlen: number): void {
+    const i = h.addressTable.findIndex((a) => a.address === address && a.prefixlen === prefixlen);
+    expect(i).toBeGreaterThanOrEqual(0);
+    const [addr] = h.addressTable.splice(i, 1);
+    h.emit({ kind: "address", addr: addr!, deleted: true });
+  }
+
+  test("a MASTER whose VIP is deleted steps down; the election brings it (and the VIP) back", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const states: string[] = [];
+    const a = node("a", "192.0.2.1", conf(150), clock, seg, states);
+    const b = node("b", "192.0.2.2", conf(100), clock, seg);
+    a.rt.start();
+    b.rt.start();
+    clock.advance(2000);
+    expect(a.state()).toBe("MASTER");
+    externalDelete(a.host, "192.0.2.100", 24);
+    expect(a.state()).toBe("BACKUP");
+    expect(a.log.lines.some((l) => l.includes("192.0.2.100/24 was removed from eth0 by someone else"))).toBe(true);
+    // b takes over after its down timer, then a (higher priority, preempting) wins again
+    clock.advance(3000);
+    expect(a.state()).toBe("MASTER");
+    expect(a.host.has("192.0.2.100")).toBe(true);
+    expect(b.host.has("192.0.2.100")).toBe(false);
+    expect(states).toEqual(["VI_1 BACKUP 150", "VI_1 MASTER 150", "VI_1 BACKUP 150", "VI_1 MASTER 150"]);
+  });
+
+  test("no_track VIPs, BACKUP instances and vipd's own removals do not trigger a step-down", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const a = node("a", "192.0.2.1", conf(150, "", "192.0.2.100/24 no_track"), clock, seg);
+    a.rt.start();
+    clock.advance(2000);
+    expect(a.state()).toBe("MASTER");
+    externalDelete(a.host, "192.0.2.100", 24);
+    expect(a.state()).toBe("MASTER");
+    // an unrelated address going away changes nothing either
+    a.host.emit({ kind: "address", addr: { ifindex: 2, family: "inet", address: "192.0.2.200", prefixlen: 24, secondary: true, scope: 0 }, deleted: true });
+    expect(a.state()).toBe("MASTER");
+  });
+
+  test("a deleted static_ipaddress is reinstated; no_track ones and those removed at stop are not", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const text = `static_ipaddress {\n  203.0.113.5/24 dev eth0\n  203.0.113.6/24 dev eth0 no_track\n}\n${conf(150)}`;
+    const a = node("a", "192.0.2.1", text, clock, seg);
+    a.rt.start();
+    clock.advance(500);
+    expect(a.host.has("203.0.113.5")).toBe(true);
+    externalDelete(a.host, "203.0.113.5", 24);
+    expect(a.host.has("203.0.113.5")).toBe(true);
+    expect(a.log.lines).toContain("static_ipaddress 203.0.113.5/24 dev eth0 was removed by someone else: reinstated");
+    externalDelete(a.host, "203.0.113.6", 24);
+    expect(a.host.has("203.0.113.6")).toBe(false);
+    a.rt.stop();
+    a.host.emit({ kind: "address", addr: { ifindex: 2, family: "inet", address: "203.0.113.5", prefixlen: 24, secondary: true, scope: 0 }, deleted: true });
+    expect(a.host.has("203.0.113.5")).toBe(false);
+  });
+});
+
 describe("garp_extra_if", () => {
   test("a MASTER sends one GARP per extra interface carrying its VIPs every interval (all)", () => {
     const clock = new FakeClock();
