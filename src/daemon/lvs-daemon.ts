@@ -3,9 +3,13 @@
  * checked by src/check (one CheckRunner), transitions go to the manager, which programs IPVS.
  */
 import type { Model, RealServerModel, VirtualServerModel } from "../config/model.ts";
+import type { Doc } from "../config/schema/kinds.ts";
+import { loadTlsClientContext } from "../check/http.ts";
+import { BfdCheckFollower, type BfdCheckSource } from "../check/bfd.ts";
 import { CheckRunner } from "../check/runner.ts";
 import type { PingTransport } from "../check/ping.ts";
-import { createLvsManager, type LvsManager, type LvsStatus } from "../lvs/manager.ts";
+import { Nft } from "../../ffi/nft.ts";
+import { createLvsManager, type LvsManager, type LvsNft, type LvsStatus } from "../lvs/manager.ts";
 import type { IpvsOpen } from "../lvs/manager.ts";
 import type { Logger } from "./logger.ts";
 import { defaultScriptIdentity, ScriptRunner } from "./scripts.ts";
@@ -16,6 +20,10 @@ export interface LvsDaemonDeps {
   events: VrrpEvents;
   openIpvs: () => IpvsOpen;
   ping?: PingTransport;
+  /** BFD sessions for BFD_CHECK (checker side of src/daemon/bfd-runtime.ts). */
+  bfd?: BfdCheckSource & { onEvent(cb: (name: string, up: boolean) => void): void };
+  /** nftables for nftables_ipvs (default: `nft` from PATH, its absence logged by the manager). */
+  nft?: LvsNft;
 }
 
 export interface LvsDaemon {
@@ -47,6 +55,8 @@ export function startLvsDaemon(model: Model, deps: LvsDaemonDeps): LvsDaemon | u
   const manager: LvsManager = createLvsManager(model, {
     log,
     openIpvs: deps.openIpvs,
+    // The manager logs nft's absence itself, worded for nftables_ipvs.
+    nft: deps.nft ?? new Nft({ warn: () => {} }),
     fifo: deps.events.fifos,
     mail: (e) => deps.events.mail(e),
     onSuspend: (vsKey, suspended) => {
@@ -54,8 +64,16 @@ export function startLvsDaemon(model: Model, deps: LvsDaemonDeps): LvsDaemon | u
     },
   });
 
+  // BFD_CHECK: session events mark checkers up/down at once; deferred one turn so the runner's
+  // first (initial-state) report of a just-added checker always comes before
+  const bfd = deps.bfd ? new BfdCheckFollower(deps.bfd, (r) => manager.checkerReport(r), (m) => log.info(m)) : undefined;
+  deps.bfd?.onEvent((name, up) => void setTimeout(() => bfd?.event(name, up), 0));
+
   const addCheckers = () => {
     const ident = defaultScriptIdentity(current.global);
+    // the root SSL { } block (Model.ssl), read once per (re)load for every SSL_GET
+    const tls = loadTlsClientContext((current as { ssl?: Doc }).ssl);
+    if (tls && "error" in tls) log.error(`${tls.error}; SSL_GET checkers stay down`);
     for (const r of manager.realServers()) {
       const m = modelsOf(current, r.vs.key, r.rs.ip, r.rs.port);
       if (!m || !m.rs.checkers.length) continue;
@@ -65,7 +83,10 @@ export function startLvsDaemon(model: Model, deps: LvsDaemonDeps): LvsDaemon | u
         ...(deps.ping ? { ping: deps.ping } : {}),
         trackFiles: current.track_file,
         logAllFailures: current.global.doc.checker_log_all_failures === true,
+        ...(deps.bfd ? { bfd: deps.bfd } : {}),
+        ...(tls ? { tls } : {}),
       }, { port: r.rs.port });
+      bfd?.add(r.ref, m.rs, `[${r.rs.ip}]:${m.vs.protocol.toLowerCase()}:${r.rs.port}`);
       if (manager.checkersSuspended(r.vs.key)) runner.setSuspended(r.ref, true);
     }
   };
@@ -80,10 +101,14 @@ export function startLvsDaemon(model: Model, deps: LvsDaemonDeps): LvsDaemon | u
       // checkers restart with the new configuration; the manager keeps the alive state of
       // unchanged real servers, so IPVS is not touched for them
       for (const s of runner.snapshot()) runner.remove(s.rsRef);
+      bfd?.clear();
       manager.reload(next);
       addCheckers();
     },
-    status: () => ({ ...manager.status(), checkers: runner.snapshot() }),
+    status: () => ({
+      ...manager.status(),
+      checkers: runner.snapshot().map((c) => (c.type === "BFD_CHECK" ? { ...c, up: bfd?.stateOf(c.rsRef, c.index) ?? c.up } : c)),
+    }),
     async stop() {
       runner.stop();
       await manager.stop();

@@ -16,6 +16,7 @@ import type { Logger } from "../daemon/logger.ts";
 import { type Identity, ScriptRunner, defaultScriptIdentity, prepareScript, waitBounded } from "../daemon/scripts.ts";
 import type { Email } from "../daemon/smtp.ts";
 import { type DesiredLvs, type RealServerSpec, type VirtualServerSpec, desiredFromModel, serviceId } from "./desired.ts";
+import { type AutoFwmarks, type NftIpvsTable, nftIpvsConfig, nftIpvsScript, nftIpvsTables, nftIpvsTeardownScript } from "./nft-ipvs.ts";
 import {
   type IpvsApi, type IpvsDaemonState, type IpvsDestinationEntry, type IpvsSyncDaemon, type IpvsTimeouts, serviceKeyString,
 } from "./ipvs-types.ts";
@@ -31,6 +32,17 @@ export interface LvsFifoSink {
   virtualServer(vs: VirtualServerId, up: boolean): void;
   realServer(rs: { ip: string; port?: number }, vs: VirtualServerId, up: boolean): void;
 }
+
+/** Applies nftables scripts (ffi/nft.ts's Nft fits): for nftables_ipvs. */
+export interface LvsNft {
+  /** Whether an nft binary is there. */
+  readonly available: boolean;
+  apply(script: string, what: string): Promise<{ ok: true } | { ok: false; missing: boolean; error: string }>;
+}
+
+/** The one error when nftables_ipvs is configured but nft cannot be run. */
+export const NFT_IPVS_MISSING_MESSAGE =
+  "nftables_ipvs: the 'nft' command was not found; virtual_server_group addresses are programmed as one IPVS service each instead (install the nftables package)";
 
 /** Runs a notify/quorum script (the default uses daemon/scripts.ts). */
 export type LvsScriptRun = (what: string, ref: ScriptRef, opts: { stopping: boolean }) => Promise<unknown> | void;
@@ -49,6 +61,8 @@ export interface LvsManagerDeps {
   repairIntervalMs?: number;
   /** ha_suspend: the checkers of virtual server `vsKey` must stop (true) or run again (false). */
   onSuspend?: (vsKey: string, suspended: boolean) => void;
+  /** nftables for nftables_ipvs; without one (or without nft) groups fall back to per-address services. */
+  nft?: LvsNft;
   setTimer?: (fn: () => void, ms: number) => unknown;
   clearTimer?: (t: unknown) => void;
 }
@@ -140,6 +154,8 @@ export interface LvsManager {
   realServers(): RealServerRef[];
   /** Brings the kernel to the desired state now (full dump); returns the operations applied. */
   reconcile(): IpvsOp[];
+  /** Resolves once every nftables_ipvs change queued so far has been applied. */
+  nftSettled(): Promise<void>;
   status(): LvsStatus;
 }
 
@@ -210,9 +226,15 @@ class Manager implements LvsManager {
   private readonly runner: ScriptRunner | undefined;
   private readonly pending = new Set<Promise<unknown>>();
   private readonly now: () => number;
+  /** nftables_ipvs: marks handed out so far, the tables vipd made, the last script applied. */
+  private fwmarks: AutoFwmarks | undefined;
+  private nftTables: NftIpvsTable[] = [];
+  private nftApplied = "";
+  private nftTail: Promise<unknown> = Promise.resolve();
+  private nftMissingLogged = false;
 
   constructor(private model: LvsModel, private readonly deps: LvsManagerDeps) {
-    this.desired = desiredFromModel(model);
+    this.desired = this.desiredOf(model);
     this.lifecycle = new LvsLifecycle(this.desired.virtualServers, { rsInitNotifies: model.global.doc.rs_init_notifies === true });
     this.alerts = alertGlobalsFromDoc(model.global.router_id, model.global.doc);
     this.now = deps.now ?? (() => performance.now());
@@ -229,6 +251,53 @@ class Manager implements LvsManager {
 
   get available(): boolean {
     return this.api !== undefined;
+  }
+
+  /** The desired state; nftables_ipvs without nft falls back (one error) to per-address services, as keepalived built without nftables. */
+  private desiredOf(model: LvsModel): DesiredLvs {
+    let nftIpvs = true;
+    if (nftIpvsConfig(model.global.doc) && !this.deps.nft?.available) {
+      nftIpvs = false;
+      if (!this.nftMissingLogged) this.deps.log.error(NFT_IPVS_MISSING_MESSAGE);
+      this.nftMissingLogged = true;
+    }
+    const d = desiredFromModel(model, { nftIpvs, ...(this.fwmarks ? { previousFwmarks: this.fwmarks } : {}) });
+    if (d.nftIpvs) this.fwmarks = d.nftIpvs.fwmarks;
+    return d;
+  }
+
+  /** Brings vipd's nftables_ipvs tables to the desired ruleset (atomic replace; nothing when unchanged). */
+  private syncNft(): void {
+    const nft = this.deps.nft;
+    const ruleset = this.desired.nftIpvs?.ruleset;
+    if (!nft || (!ruleset && !this.nftTables.length)) return;
+    let script: string;
+    try {
+      script = nftIpvsScript(ruleset, this.nftTables);
+    } catch (e) {
+      this.deps.log.error(`nftables_ipvs: ${(e as Error).message}`);
+      return;
+    }
+    if (script === this.nftApplied) return;
+    const want = nftIpvsTables(ruleset);
+    // Until nft answers, teardown must cover both the old and the new tables.
+    this.nftTables = [...want, ...this.nftTables.filter((t) => !want.some((w) => w.family === t.family && w.name === t.name))];
+    this.nftApplied = script;
+    const run = nft.apply(script, "ipvs").then((r) => {
+      if (r.ok) {
+        if (this.nftApplied === script) this.nftTables = want;
+        this.deps.log.info(want.length ? `nftables_ipvs: marking rules in ${want.map((t) => `${t.family} ${t.name}`).join(", ")}` : "nftables_ipvs: tables removed");
+      } else {
+        this.nftApplied = "";
+        this.deps.log.error(r.missing ? NFT_IPVS_MISSING_MESSAGE : r.error);
+      }
+    });
+    this.nftTail = run.catch(() => undefined);
+  }
+
+  /** Resolves when every nftables change queued so far has been applied (tests). */
+  nftSettled(): Promise<void> {
+    return this.nftTail.then(() => undefined);
   }
 
   start(): void {
@@ -249,6 +318,7 @@ class Manager implements LvsManager {
     this.handle(this.lifecycle.start(this.now()));
     this.initSuspension();
     this.reconcile();
+    this.syncNft();
     this.applySyncDaemons();
     this.armRepair();
   }
@@ -456,7 +526,7 @@ class Manager implements LvsManager {
 
   reload(model: LvsModel): void {
     this.model = model;
-    this.desired = desiredFromModel(model);
+    this.desired = this.desiredOf(model);
     this.alerts = alertGlobalsFromDoc(model.global.router_id, model.global.doc);
     const s = syncDaemonConfig(model);
     if (s.error) this.deps.log.error(s.error);
@@ -481,6 +551,7 @@ class Manager implements LvsManager {
       if (this.lifecycle.setSuspended(vs.key, sus)) this.deps.onSuspend?.(vs.key, sus);
     }
     this.reconcile();
+    this.syncNft();
     this.applySyncDaemons();
   }
 
@@ -500,6 +571,7 @@ class Manager implements LvsManager {
       this.owned.clear();
       this.cache = undefined;
       this.applySyncDaemons(true);
+      await this.teardownNft();
       if (this.savedTimeouts) {
         try {
           this.api.setTimeouts(this.savedTimeouts);
@@ -513,6 +585,18 @@ class Manager implements LvsManager {
     if (this.runner) await this.runner.shutdown(1000);
     this.api?.close();
     this.api = undefined;
+  }
+
+  /** Removes vipd's nftables_ipvs tables (keepalived's nft_ipvs_end), after any queued change. */
+  private async teardownNft(): Promise<void> {
+    const nft = this.deps.nft;
+    await this.nftTail;
+    if (!nft || !this.nftTables.length) return;
+    const r = await nft.apply(nftIpvsTeardownScript(this.nftTables), "ipvs teardown");
+    if (!r.ok) this.deps.log.error(r.error);
+    else this.deps.log.info(`nftables_ipvs: removed ${this.nftTables.map((t) => `${t.family} ${t.name}`).join(", ")}`);
+    this.nftTables = [];
+    this.nftApplied = "";
   }
 
   status(): LvsStatus {

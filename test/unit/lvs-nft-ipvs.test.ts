@@ -2,7 +2,10 @@
 // (keepalived's check_nftables.c), and the nftables text that marks its packets.
 import { describe, expect, test } from "bun:test";
 import { loadConfigText } from "../../src/config/load.ts";
+import type { Logger } from "../../src/daemon/logger.ts";
 import { type DesiredLvs, type DesiredOptions, desiredFromModel } from "../../src/lvs/desired.ts";
+import { type LvsNft, NFT_IPVS_MISSING_MESSAGE, createLvsManager } from "../../src/lvs/manager.ts";
+import { PlanningIpvs } from "../../src/lvs/planning-ipvs.ts";
 import {
   FwmarkAllocator, type NftIpvsRuleset, nftIpvsConfig, nftIpvsScript, nftIpvsTables, nftIpvsTeardownScript,
 } from "../../src/lvs/nft-ipvs.ts";
@@ -198,5 +201,76 @@ table ip lb {
     expect(nftIpvsTeardownScript([{ family: "ip6", name: "keepalived_ipvs" }])).toBe("table ip6 keepalived_ipvs\ndelete table ip6 keepalived_ipvs\n");
     expect(nftIpvsTables({ config: rs("x", "inet").config, maps: [{ family: "inet", protocol: "tcp", elements: [] }] })).toEqual([]);
     expect(() => nftIpvsScript(rs("bad name;", "inet"))).toThrow(/invalid nftables_ipvs table name/);
+  });
+});
+
+describe("the manager applies and removes the ruleset", () => {
+  const CONF = (groups: string) => `global_defs {\n nftables_ipvs\n}\n${groups}`;
+  const G1 = "virtual_server_group G {\n 192.0.2.8-11 80\n}\nvirtual_server group G {\n protocol TCP\n lb_kind DR\n real_server 203.0.113.11 80 { }\n}\n";
+  const G2 = "virtual_server_group H {\n 2001:db8::1 80\n}\nvirtual_server group H {\n protocol TCP\n lb_kind DR\n real_server 2001:db8::11 80 { }\n}\n" + G1;
+
+  function setup(available: boolean, fail = false) {
+    const scripts: string[] = [];
+    const logs: string[] = [];
+    const nft: LvsNft = { available, apply: async (script) => (scripts.push(script), fail ? { ok: false, missing: false, error: "nftables ipvs: nft exited 1: boom" } : { ok: true }) };
+    const log: Logger = { info: (m) => logs.push(m), warn: (m) => logs.push(`W ${m}`), error: (m) => logs.push(`E ${m}`), debug() {} };
+    const ipvs = new PlanningIpvs({ info: { version: "1.2.1", versionCode: 0x10201, connTableSize: 4096 }, services: [], timeouts: { tcp: 900, tcpFin: 120, udp: 300 }, daemons: [] });
+    const model = (text: string) => loadConfigText(text, "/tmp/lvs-nft-test.conf", { hostname: "h", env: {} }).model;
+    const m = createLvsManager(model(CONF(G1)), { log, nft, openIpvs: () => ({ ok: true, ipvs }), runScript: () => undefined, repairIntervalMs: 0 });
+    return { m, scripts, logs, ipvs, model };
+  }
+
+  test("start: one FWM service and the table; reload: atomic replace, then nothing when unchanged; stop: table deleted", async () => {
+    const { m, scripts, ipvs, model } = setup(true);
+    m.start();
+    await m.nftSettled();
+    expect(ipvs.changes.map((c) => `${c.op} ${c.text}`)).toEqual(["add service FWM 1000 scheduler wlc", "add real-server FWM 1000 -> 203.0.113.11:0 DR weight 1"]);
+    expect(scripts).toEqual([nftIpvsScript(desired(CONF(G1)).nftIpvs!.ruleset)]);
+    m.reload(model(CONF(G2)));
+    await m.nftSettled();
+    // G keeps 1000, H is new: 1001; the ip6 table appears.
+    const d2 = desired(CONF(G2), { previousFwmarks: { marks: { "G/tcp": 1000 }, next: 1001 } });
+    expect(d2.virtualServers.map((v) => v.services[0]!.fwmark)).toEqual([1001, 1000]);
+    expect(scripts[1]).toBe(nftIpvsScript(d2.nftIpvs!.ruleset, [{ family: "ip", name: "keepalived_ipvs" }]));
+    m.reload(model(CONF(G2)));
+    await m.nftSettled();
+    expect(scripts).toHaveLength(2);
+    await m.stop();
+    expect(scripts[2]).toBe("table ip keepalived_ipvs\ndelete table ip keepalived_ipvs\ntable ip6 keepalived_ipvs\ndelete table ip6 keepalived_ipvs\n");
+  });
+
+  test("a reload without nftables_ipvs deletes the tables; the group goes back to per-address services", async () => {
+    const { m, scripts, ipvs, model } = setup(true);
+    m.start();
+    await m.nftSettled();
+    m.reload(model(G1));
+    await m.nftSettled();
+    expect(scripts[1]).toBe("table ip keepalived_ipvs\ndelete table ip keepalived_ipvs\n");
+    expect(m.status().virtualServers[0]!.services).toHaveLength(4);
+    expect(ipvs.changes.map((c) => `${c.op} ${c.text}`)).toContain("delete service FWM 1000");
+    await m.stop();
+    expect(scripts).toHaveLength(2);
+  });
+
+  test("no nft: one clear error, per-address services as keepalived without nftables, nft never run", async () => {
+    const { m, scripts, logs, model } = setup(false);
+    m.start();
+    m.reload(model(CONF(G1)));
+    await m.stop();
+    expect(logs.filter((l) => l.startsWith("E "))).toEqual([`E ${NFT_IPVS_MISSING_MESSAGE}`]);
+    expect(m.status().virtualServers[0]!.services).toHaveLength(4);
+    expect(scripts).toEqual([]);
+  });
+
+  test("nft fails: the error is logged and the next reload tries again; stop still deletes the table", async () => {
+    const { m, scripts, logs, model } = setup(true, true);
+    m.start();
+    await m.nftSettled();
+    expect(logs).toContain("E nftables ipvs: nft exited 1: boom");
+    m.reload(model(CONF(G1)));
+    await m.nftSettled();
+    expect(scripts).toHaveLength(2);
+    await m.stop();
+    expect(scripts[2]).toBe("table ip keepalived_ipvs\ndelete table ip keepalived_ipvs\n");
   });
 });
