@@ -6,9 +6,10 @@ import type { Identity, ScriptRunner } from "../daemon/scripts.ts";
 import { prepareScript } from "../daemon/scripts.ts";
 import type { RealServerModel, VirtualServerModel } from "../config/model.ts";
 import type { Doc, ScriptRef } from "../config/schema/kinds.ts";
-import { bfdCheckState } from "./bfd.ts";
+import { bfdCheckState, type BfdCheckSource } from "./bfd.ts";
 import { connectTarget, type Checker } from "./checker.ts";
 import { DnsChecker } from "./dns.ts";
+import type { TlsClientContext } from "./connect.ts";
 import { HttpChecker, httpCheckSpec } from "./http.ts";
 import { MiscChecker } from "./misc.ts";
 import { PingChecker, type PingTransport } from "./ping.ts";
@@ -30,6 +31,10 @@ export interface CheckerDeps {
   trackFiles?: Record<string, Doc>;
   /** global_defs checker_log_all_failures. */
   logAllFailures?: boolean;
+  /** BFD session states for BFD_CHECK (src/daemon/bfd-runtime.ts, checker side). */
+  bfd?: BfdCheckSource;
+  /** The global SSL { } block, read (http.ts loadTlsClientContext): SSL_GET's client context, or why it failed. */
+  tls?: TlsClientContext | { error: string };
 }
 
 /** One built checker of a real server. */
@@ -37,7 +42,7 @@ export type BuiltChecker =
   | { kind: "polled"; type: string; checker: Checker; timing: CheckerTiming; mode: SchedulerMode; problems: string[] }
   /** FILE_CHECK: follows a file's value. */
   | { kind: "file"; type: "FILE_CHECK"; name: string; path: string; weight: number; reverse: boolean; problems: string[] }
-  /** A checker that cannot run (BFD_CHECK, or a config problem): fixed state. */
+  /** Not polled: BFD_CHECK (its initial state; events follow), or a checker that cannot run (a config problem). */
   | { kind: "fixed"; type: string; up: boolean; detail: string; problems: string[] };
 
 /** The port checkers aim at by default: the real server's, else the virtual server's. */
@@ -52,7 +57,6 @@ export function buildChecker(vs: VirtualServerModel, rs: RealServerModel, index:
   const timing = resolveTiming(type, doc, rs.doc, vs.doc);
   if (deps.logAllFailures) timing.logAllFailures = true;
   const target = connectTarget(doc, rs.ip, port, timing.connectTimeoutMs);
-  if (target.fwmark !== undefined) problems.push(`${type}: fwmark (SO_MARK) is not supported for checker sockets; ignored`);
   const polled = (checker: Checker, mode: SchedulerMode = { kind: "generic" }): BuiltChecker => ({ kind: "polled", type, checker, timing, mode, problems });
   switch (type) {
     case "TCP_CHECK":
@@ -61,6 +65,11 @@ export function buildChecker(vs: VirtualServerModel, rs: RealServerModel, index:
     case "SSL_GET": {
       const vhost = typeof rs.doc.virtualhost === "string" ? rs.doc.virtualhost : typeof vs.doc.virtualhost === "string" ? vs.doc.virtualhost : undefined;
       const spec = httpCheckSpec(type, doc, vhost, problems);
+      if (type === "SSL_GET" && deps.tls) {
+        // keepalived stops its checker process when the SSL context cannot be built; here only SSL_GET fails
+        if ("error" in deps.tls) return { kind: "fixed", type, up: false, detail: deps.tls.error, problems };
+        spec.tlsContext = deps.tls;
+      }
       return polled(new HttpChecker(target, spec), { kind: "http", urls: spec.urls.length, fastRecovery: spec.fastRecovery });
     }
     case "MISC_CHECK": {
@@ -113,8 +122,11 @@ export function buildChecker(vs: VirtualServerModel, rs: RealServerModel, index:
       const w = (doc.weight as { weight?: number; reverse?: boolean } | undefined) ?? (tf.weight as { weight?: number; reverse?: boolean } | undefined);
       return { kind: "file", type: "FILE_CHECK", name, path: tf.file, weight: w?.weight ?? 1, reverse: w?.reverse === true, problems };
     }
-    case "BFD_CHECK":
-      return { kind: "fixed", type, ...bfdCheckState(String(doc.name ?? "")), problems };
+    case "BFD_CHECK": {
+      // event-driven, not polled: the initial state here; session events follow (BfdCheckFollower)
+      const s = bfdCheckState(String(doc.name ?? ""), deps.bfd);
+      return { kind: "fixed", type, up: s.up, detail: s.detail, problems: [...problems, ...s.problems] };
+    }
     default:
       return { kind: "fixed", type, up: false, detail: `unknown checker ${type}`, problems };
   }

@@ -1,11 +1,13 @@
 /**
  * HTTP_GET and SSL_GET: fetch one url per check, read until the server closes, then judge the
  * status, digest and regex (http-response.ts). SSL_GET uses TLS without certificate
- * verification, with SNI when enable_sni (sni_name, else the virtualhost).
+ * verification, with SNI when enable_sni (sni_name, else the virtualhost), presenting the
+ * global SSL { } client certificate when there is one.
  */
+import { readFileSync } from "node:fs";
 import type { Doc } from "../config/schema/kinds.ts";
 import type { Checker, CheckOutcome, ConnectTarget } from "./checker.ts";
-import { openConnection, writeAll, type TlsSettings } from "./connect.ts";
+import { openConnection, type TlsClientContext, type TlsSettings } from "./connect.ts";
 import { HttpResponseReader, buildHttpRequest, judgeResponse, regexFlags, statusPredicate, type HttpProtocol, type UrlSpec } from "./http-response.ts";
 
 /** An HTTP_GET/SSL_GET block resolved for running. */
@@ -16,6 +18,8 @@ export interface HttpCheckSpec {
   /** The checker's virtualhost, else the real server's, else the virtual server's. */
   virtualhost?: string;
   sni?: string;
+  /** SSL_GET: the global SSL { } client context (certificate, key, CA). */
+  tlsContext?: TlsClientContext;
   fastRecovery: boolean;
 }
 
@@ -67,25 +71,52 @@ export function httpCheckSpec(type: string, doc: Doc, inheritedVhost: string | u
   return s;
 }
 
+/**
+ * Reads the global SSL { } block's files into SSL_GET's client context (keepalived's
+ * build_ssl_ctx: certificate chain, key decrypted with `password`, `ca` as trust store);
+ * undefined without a block, `{ error }` when a file cannot be read.
+ */
+export function loadTlsClientContext(ssl: Doc | undefined, read: (path: string) => string = (p) => readFileSync(p, "utf8")): TlsClientContext | { error: string } | undefined {
+  if (!ssl) return undefined;
+  const ctx: TlsClientContext = {};
+  const files: Array<[keyof TlsClientContext, string, string]> = [["cert", "certificate", "Cant load certificate file"], ["key", "key", "Cant load key file"], ["ca", "ca", "Cant load CA file"]];
+  for (const [field, keyword, words] of files) {
+    const path = ssl[keyword];
+    if (typeof path !== "string") continue;
+    try {
+      ctx[field] = read(path);
+    } catch (e) {
+      return { error: `SSL error : ${words} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+    }
+  }
+  if (typeof ssl.password === "string") ctx.passphrase = ssl.password;
+  return ctx;
+}
+
 /** Fetches one url and returns the response reader (or a failure) without judging it. */
 export async function fetchUrl(
-  target: ConnectTarget, spec: Pick<HttpCheckSpec, "ssl" | "protocol" | "virtualhost" | "sni">, url: Pick<UrlSpec, "path" | "virtualhost">,
+  target: ConnectTarget, spec: Pick<HttpCheckSpec, "ssl" | "protocol" | "virtualhost" | "sni" | "tlsContext">, url: Pick<UrlSpec, "path" | "virtualhost">,
   observe?: (r: HttpResponseReader) => void, onSocket?: (destroy: () => void) => void,
 ): Promise<{ ok: true; response: HttpResponseReader } | { ok: false; detail: string }> {
-  const tlsSettings: TlsSettings | undefined = spec.ssl ? (spec.sni !== undefined ? { servername: spec.sni } : {}) : undefined;
+  let tlsSettings: TlsSettings | undefined;
+  if (spec.ssl) {
+    tlsSettings = {};
+    if (spec.sni !== undefined) tlsSettings.servername = spec.sni;
+    if (spec.tlsContext) tlsSettings.context = spec.tlsContext;
+  }
   const c = await openConnection(target, tlsSettings);
   if (!c.ok) return c;
-  onSocket?.(() => c.socket.destroy());
+  onSocket?.(() => c.conn.destroy());
   try {
     const vhost = url.virtualhost ?? spec.virtualhost;
     const ip = target.host.replace(/%.*$/, "");
     const req = buildHttpRequest({ path: url.path, protocol: spec.protocol, ip, port: target.port, ...(vhost !== undefined ? { vhost } : {}) });
-    if (!(await writeAll(c.socket, req))) return { ok: false, detail: "Cannot send get request" };
+    if (!(await c.conn.write(req))) return { ok: false, detail: "Cannot send get request" };
     const r = new HttpResponseReader();
     observe?.(r);
     let first = true;
     for (;;) {
-      const chunk = await c.inbox.next(target.timeoutMs);
+      const chunk = await c.conn.inbox.next(target.timeoutMs);
       if (chunk.kind === "timeout") return { ok: false, detail: first ? "Timeout WEB read" : "Timeout HTTP read" };
       if (chunk.kind === "error") return { ok: false, detail: `Read error: ${chunk.detail}` };
       if (chunk.kind === "end") break;
@@ -94,7 +125,7 @@ export async function fetchUrl(
     }
     return { ok: true, response: r };
   } finally {
-    c.socket.destroy();
+    c.conn.destroy();
   }
 }
 

@@ -4,7 +4,7 @@
  * digits followed by a space (keepalived's smtp_get_status), so a `220-` banner fails, as there.
  */
 import type { Checker, CheckOutcome, ConnectTarget } from "./checker.ts";
-import { openConnection, writeAll, type Inbox } from "./connect.ts";
+import { openConnection, type Inbox } from "./connect.ts";
 
 /** SMTP_CHECK's default HELO name. */
 export const DEFAULT_HELO = "smtpchecker.keepalived.org";
@@ -40,22 +40,22 @@ export class SmtpChecker implements Checker {
   async run(): Promise<CheckOutcome> {
     const c = await openConnection(this.target);
     if (!c.ok) return { ok: false, detail: c.detail };
-    this.#destroy = () => c.socket.destroy();
+    this.#destroy = () => c.conn.destroy();
     try {
       const t = this.target.timeoutMs;
-      const banner = await readLine(c.inbox, t);
+      const banner = await readLine(c.conn.inbox, t);
       if (typeof banner !== "string") return { ok: false, detail: banner.error };
       if (smtpStatus(banner) !== 220) return { ok: false, detail: `Bad greeting banner from server: ${banner.trim()}` };
-      if (!(await writeAll(c.socket, `HELO ${this.helo}\r\n`))) return { ok: false, detail: "Write failure to server" };
-      const helo = await readLine(c.inbox, t);
+      if (!(await c.conn.write(`HELO ${this.helo}\r\n`))) return { ok: false, detail: "Write failure to server" };
+      const helo = await readLine(c.conn.inbox, t);
       if (typeof helo !== "string") return { ok: false, detail: helo.error };
       if (smtpStatus(helo) !== 250) return { ok: false, detail: `Bad HELO response from server: ${helo.trim()}` };
-      if (!(await writeAll(c.socket, "QUIT\r\n"))) return { ok: false, detail: "Write failure to server" };
-      const quit = await readLine(c.inbox, t);
+      if (!(await c.conn.write("QUIT\r\n"))) return { ok: false, detail: "Write failure to server" };
+      const quit = await readLine(c.conn.inbox, t);
       if (typeof quit !== "string") return { ok: false, detail: quit.error };
       return { ok: true, detail: "SMTP server succeed" };
     } finally {
-      c.socket.destroy();
+      c.conn.destroy();
       this.#destroy = undefined;
     }
   }

@@ -1,6 +1,9 @@
-/** TCP_CHECK: the check passes when a TCP connection opens within connect_timeout (then it is closed). */
+/**
+ * TCP_CHECK: the check passes when a TCP connection opens within connect_timeout (then it is
+ * closed). No stream is built: the libc socket is connected, its SO_ERROR read, and closed.
+ */
 import type { Checker, CheckOutcome, ConnectTarget } from "./checker.ts";
-import { openConnection } from "./connect.ts";
+import { probeTcp } from "./connect.ts";
 
 /** keepalived's TCP_CHECK (check_tcp.c). */
 export class TcpChecker implements Checker {
@@ -10,9 +13,8 @@ export class TcpChecker implements Checker {
 
   /** Connects, closes at once; refused/unreachable/timeout fail. */
   async run(): Promise<CheckOutcome> {
-    const c = await openConnection(this.target);
-    if (!c.ok) return { ok: false, detail: c.detail === "Timeout connecting" ? "TCP connection timeout" : c.detail };
-    c.socket.destroy();
+    const c = await probeTcp(this.target);
+    if (!c.ok) return { ok: false, detail: c.timeout ? "TCP connection timeout" : c.detail };
     return { ok: true, detail: "TCP connection success" };
   }
 
