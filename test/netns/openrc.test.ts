@@ -6,7 +6,8 @@
  * (`openrc sysinit`, `rc-update add`, `openrc default`); a stub `networking` service provides
  * `net`, which vipd needs. Then: vipd runs under supervise-daemon through its keepalived
  * command line and becomes MASTER; status, reload (a new VIP; a broken config refused),
- * data, stats, respawn after SIGKILL, stop; and nothing is left behind.
+ * data, stats, respawn after SIGKILL, stop; KEEPALIVED_OPTS and restart; and nothing is left
+ * behind.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -272,6 +273,28 @@ describe.skipIf(!isRoot || !haveOpenrc)("OpenRC: packaging/alpine/vipd.initd und
     expect(st.out).toContain("status: stopped");
     expect(st.code).toBe(3);
   }, 15_000);
+
+  test("KEEPALIVED_OPTS and error_log from /etc/conf.d/vipd reach the daemon; restart brings it back MASTER", async () => {
+    const conf = 'KEEPALIVED_OPTS="-D -l"\nerror_log=/var/log/vipd.log\n';
+    expect(inRoot(["sh", "-c", "cat >> /etc/conf.d/vipd"], conf).code).toBe(0);
+    const start = rc("start");
+    expect(start.out).toMatch(/Starting vipd \.\.\. \[ ok \]/);
+    expect(start.code).toBe(0);
+    const first = await waitFor(() => ps().find((p) => p.args.startsWith("/usr/sbin/vipd ")), 5000, "vipd");
+    expect(first.args).toBe(`/usr/sbin/vipd ${DAEMON_ARGS} -D -l`);
+    // -l: the log goes to stderr, which supervise-daemon writes to error_log.
+    await waitFor(() => /\(VI_1\) Entering MASTER STATE/.test(inRoot(["cat", "/var/log/vipd.log"]).out), 10_000, "MASTER in /var/log/vipd.log", 100);
+    const restart = rc("restart");
+    expect(restart.out).toMatch(/Stopping vipd \.\.\. \[ ok \][\s\S]*Starting vipd \.\.\. \[ ok \]/);
+    expect(restart.code).toBe(0);
+    const second = await waitFor(() => ps().find((p) => p.args.startsWith("/usr/sbin/vipd ") && p.pid !== first.pid), 5000, "the restarted vipd");
+    expect(second.args).toBe(first.args);
+    await waitFor(() => status()?.instances[0]?.state === "MASTER", 10_000, "MASTER after restart", 100);
+    expect(hasAddress(ns, VIP)).toBe(true);
+    expect(rc("stop").code).toBe(0);
+    expect(hasAddress(ns, VIP)).toBe(false);
+    expect(ps().filter((p) => /supervise-daemon|\/usr\/sbin\/vipd/.test(p.args))).toEqual([]);
+  }, 30_000);
 
   test("teardown leaves no process and no mount behind", async () => {
     const pids = hostDescendants();
