@@ -26,8 +26,22 @@ mount -t overlay -o "lowerdir=/,upperdir=$base/upper,workdir=$base/work" vipdt-o
 tar -C "$tree" -cf - lib sbin etc/rc.conf etc/runlevels | tar -C "$root" -xf - --keep-directory-symlink
 
 mount -t proc -o nosuid,nodev,noexec proc "$root/proc" # this pid namespace's processes
-mount --rbind /dev "$root/dev"
-mount --rbind /sys "$root/sys" # the sysfs `ip netns exec` mounted for this netns
+# A /dev of its own: the few device nodes bound in, nothing writable on the host's devtmpfs.
+mount -t tmpfs -o mode=0755,nosuid vipdt-openrc "$root/dev"
+for n in null zero full random urandom tty; do
+	: >"$root/dev/$n"
+	mount --bind "/dev/$n" "$root/dev/$n"
+done
+ln -s /proc/self/fd "$root/dev/fd"
+ln -s /proc/self/fd/0 "$root/dev/stdin"
+ln -s /proc/self/fd/1 "$root/dev/stdout"
+ln -s /proc/self/fd/2 "$root/dev/stderr"
+mkdir "$root/dev/shm"
+mount -t tmpfs -o mode=1777,nosuid,nodev vipdt-openrc "$root/dev/shm"
+# The sysfs `ip netns exec` mounted for this netns, and an empty read-only cgroup directory:
+# openrc-run moves services into cgroups it finds there, which would be the host's.
+mount --bind /sys "$root/sys"
+mount -t tmpfs -o ro,mode=0755,nosuid,nodev,noexec vipdt-openrc "$root/sys/fs/cgroup"
 # Fresh, empty state: no host init scripts, no host /run or /tmp.
 for d in run tmp etc/init.d; do mount -t tmpfs -o mode=0755,nosuid,nodev vipdt-openrc "$root/$d"; done
 chmod 1777 "$root/tmp"

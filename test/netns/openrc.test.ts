@@ -46,6 +46,12 @@ describe.skipIf(!isRoot || !haveOpenrc)("OpenRC: packaging/alpine/vipd.initd und
   let holder: Subprocess<"ignore", "pipe", "pipe"> | undefined;
   let pid1 = 0; // host pid of the scratch root's init
   let holderOut = "";
+  /** cgroups openrc-run would create for our services if it saw the host's cgroup mounts. */
+  const hostCgroups = () => {
+    const dirs = existsSync("/sys/fs/cgroup") ? ["", ...readdirSync("/sys/fs/cgroup").map((d) => `/${d}`)] : [];
+    return dirs.flatMap((d) => ["openrc", "vipd", "networking"].map((n) => `/sys/fs/cgroup${d}/${n}`)).filter((p) => existsSync(p));
+  };
+  const cgroupsBefore = hostCgroups();
   const hostDumps = ["/tmp/keepalived.data", "/tmp/keepalived.stats"].map((f) => [f, existsSync(f) ? statSync(f).mtimeMs : -1] as const);
 
   /** Runs a command inside the scratch root (its mount, pid and network namespaces, its /). */
@@ -124,7 +130,7 @@ describe.skipIf(!isRoot || !haveOpenrc)("OpenRC: packaging/alpine/vipd.initd und
     writeFileSync(`${dir}/keepalived.conf`, config([VIP]));
     holder = Bun.spawn(
       [
-        "ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private", "--pid", "--fork",
+        "ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
         `${repo}test/netns/openrc-root.sh`, base, OPENRC_TREE, VIPD_BIN,
         `${repo}packaging/alpine/vipd.initd`, `${repo}packaging/alpine/vipd.confd`, `${dir}/keepalived.conf`, String(ROOT_LIFETIME_S),
       ],
@@ -306,5 +312,6 @@ describe.skipIf(!isRoot || !haveOpenrc)("OpenRC: packaging/alpine/vipd.initd und
     expect(left()).toEqual([]);
     expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(dir);
     expect(readdirSync(base)).toEqual([]); // the tmpfs and overlay were only ever in the private namespace
+    expect(hostCgroups()).toEqual(cgroupsBefore);
   }, 15_000);
 });
