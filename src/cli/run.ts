@@ -66,9 +66,11 @@ export async function main(argv: string[]): Promise<number> {
   const events = new VrrpEvents(loaded.model, log);
   const { TrackerHub } = await import("../daemon/trackers.ts");
   const trackers = new TrackerHub(loaded.model, host, log, undefined, host.fdWatcher);
+  const bfd = await startBfd(loaded.model, log, host.fdWatcher);
+  if (bfd) trackers.attachBfd({ state: (n) => (bfd.delivers(n, "vrrp") ? bfd.state(n) : undefined), onVrrpEvent: (cb) => bfd.onVrrpEvent(cb) });
   const { VipdCounters } = await import("../daemon/metrics.ts");
   const counters = new VipdCounters();
-  const lvs = await startLvs(loaded.model, log, events, host.fdWatcher);
+  const lvs = await startLvs(loaded.model, log, events, host.fdWatcher, bfd);
   const runtime = new VrrpRuntime(loaded.model, host, log, {
     version: versionLine(),
     configFile: path,
@@ -120,13 +122,14 @@ export async function main(argv: string[]): Promise<number> {
     setScriptSecurity(next.model.global.enable_script_security);
     events.reconfigure(next.model);
     const s = runtime.reload(next.model);
+    bfd?.reload(next.model.bfd_instance);
     lvs?.reload(next.model);
     counters.reload(true, (performance.now() - t0) / 1000, Date.now() / 1000);
     const message = `Reloaded ${path} in ${(performance.now() - t0).toFixed(1)} ms: ${s.kept.length} kept, ${s.added.length} added, ${s.removed.length} removed`;
     log.info(message);
     return { ok: true, message };
   };
-  const status = { status: () => ({ ...runtime.status(), ...(lvs ? { lvs: lvs.status() } : {}) }) };
+  const status = { status: () => ({ ...runtime.status(), ...(lvs ? { lvs: lvs.status() } : {}), ...(bfd ? { bfd: bfd.status() } : {}) }) };
   const control = await startControl(controlPath, status, log, reload);
 
   const { startService } = await import("../daemon/service.ts");
@@ -141,6 +144,7 @@ export async function main(argv: string[]): Promise<number> {
       service.stopping();
       runtime.stop();
       await lvs?.stop();
+      bfd?.stop();
       await events.close();
       control?.close();
       metrics?.stop();
@@ -170,13 +174,28 @@ function writePid(path: string, log: Logger): void {
   }
 }
 
+/** The BFD sessions when the config has bfd_instance blocks (no socket: logged, the rest runs on). */
+async function startBfd(model: import("../config/model.ts").Model, log: Logger, watcher: import("../../ffi/fdwatch.ts").FdWatcher) {
+  if (!Object.keys(model.bfd_instance).length) return undefined;
+  const { BfdRuntime } = await import("../daemon/bfd-runtime.ts");
+  const { createBfdNet } = await import("../../ffi/bfd-socket.ts");
+  const bfd = new BfdRuntime(model.bfd_instance, { net: createBfdNet(watcher), log });
+  try {
+    bfd.start();
+  } catch (e) {
+    log.error(`BFD: ${(e as Error).message}`);
+  }
+  return bfd;
+}
+
 /** The LVS manager when the config has virtual servers (IPVS unavailable: one log line, VRRP runs on). */
-async function startLvs(model: import("../config/model.ts").Model, log: Logger, events: import("../daemon/vrrp-events.ts").VrrpEvents, watcher: import("../../ffi/fdwatch.ts").FdWatcher) {
+async function startLvs(model: import("../config/model.ts").Model, log: Logger, events: import("../daemon/vrrp-events.ts").VrrpEvents, watcher: import("../../ffi/fdwatch.ts").FdWatcher, bfd?: import("../daemon/bfd-runtime.ts").BfdRuntime) {
   if (!model.virtual_server.length) return undefined;
   const { startLvsDaemon } = await import("../daemon/lvs-daemon.ts");
   const { Ipvs } = await import("../../ffi/ipvs.ts");
   const { createPingTransport } = await import("../../ffi/ping-socket.ts");
-  return startLvsDaemon(model, { log, events, openIpvs: () => Ipvs.open(), ping: createPingTransport(watcher) });
+  const bfdSide = bfd && { state: (n: string) => (bfd.delivers(n, "checker") ? bfd.state(n) : undefined), onEvent: (cb: (name: string, up: boolean) => void) => bfd.onCheckerEvent(cb) };
+  return startLvsDaemon(model, { log, events, openIpvs: () => Ipvs.open(), ping: createPingTransport(watcher), ...(bfdSide ? { bfd: bfdSide } : {}) });
 }
 
 async function startControl(path: string, runtime: import("../daemon/status-types.ts").StatusProvider, log: Logger, reload: () => { ok: boolean; message: string }): Promise<{ close(): void } | undefined> {

@@ -77,7 +77,17 @@ export function formatStatus(status: DaemonStatus, nowMs: number): string {
   if (status.instances.length === 0) out.push("", "no VRRP instances");
   for (const i of status.instances) out.push("", ...formatInstance(i, nowMs));
   if (status.lvs) out.push("", ...formatLvs(status.lvs));
+  if (status.bfd?.length) out.push("", ...formatBfd(status.bfd));
   return out.join("\n") + "\n";
+}
+
+/** BFD sessions: state, peer, agreed intervals and detection time. */
+function formatBfd(sessions: NonNullable<DaemonStatus["bfd"]>): string[] {
+  return sessions.map((b) => {
+    const diag = b.state === "Up" ? "" : ` (${b.localDiag})`;
+    const timers = b.state === "Up" ? `tx ${b.localTxIntervalMs} ms, detect ${b.detectTimeMs} ms` : `idle tx ${b.localTxIntervalMs} ms`;
+    return `bfd ${b.name} ${b.state}${diag}, neighbor ${b.neighbor}${b.multihop ? " (multihop)" : ""}, remote ${b.remoteState}, ${timers}, sent ${b.sent}, received ${b.received}`;
+  });
 }
 
 /** Virtual servers: quorum, real servers with their weights (configured, effective, in IPVS) and checkers. */

@@ -280,6 +280,26 @@ function checkTrackRefs(owner: string, d: Doc, model: Model, r: R): void {
   }
 }
 
+/** bfd_instance problems keepalived reports (bfd_parser.c), and track_bfd of instances that only feed checkers. */
+function checkBfd(model: Model, r: R): void {
+  for (const [name, d] of Object.entries(model.bfd_instance)) {
+    const nbr = typeof d.neighbor_ip === "string" ? d.neighbor_ip : undefined;
+    const src = typeof d.source_ip === "string" ? d.source_ip : undefined;
+    if (!nbr) r.diags.error(at(r, d), `bfd_instance ${name} has no neighbor_ip; the instance is disabled`, "neighbor_ip ADDRESS");
+    else if (src && src.includes(":") !== nbr.includes(":"))
+      r.diags.error(at(r, d, "source_ip"), `bfd_instance ${name}: source_ip ${src} and neighbor_ip ${nbr} are not of the same family; the instance is disabled`);
+    if (typeof d.idle_tx === "number" && d.idle_tx < 1000)
+      r.diags.warning(at(r, d, "idle_tx"), `bfd_instance ${name}: idle_tx ${d.idle_tx} is below 1000 ms; 1000 is used, as keepalived`, "idle_tx 1000..4294967");
+  }
+  const owners: Array<[string, Doc]> = [...model.vrrp_instance.map((i): [string, Doc] => [`vrrp_instance ${i.name}`, i.doc]), ...Object.entries(model.vrrp_sync_group).map(([n, g]): [string, Doc] => [`vrrp_sync_group ${n}`, g])];
+  for (const [owner, d] of owners)
+    for (const t of (d.track_bfd as Rec[] | undefined) ?? []) {
+      const b = model.bfd_instance[String(t.name)];
+      if (b && b.checker === true && b.vrrp !== true)
+        r.diags.warning(at(r, t), `${owner}: track_bfd ${t.name} is ignored: bfd_instance ${t.name} sends its events to checkers only`);
+    }
+}
+
 function checkSyncGroups(model: Model, r: R): void {
   const memberOf = new Map<string, string>();
   const names = new Set(model.vrrp_instance.map((i) => i.name));
@@ -398,6 +418,7 @@ export function resolve(root: Doc, diags: Diagnostics, pos: PosMap, opts: Resolv
   checkDuplicateVrids(model.vrrp_instance, r);
   for (const i of model.vrrp_instance) checkTrackRefs(`vrrp_instance ${i.name}`, i.doc, model, r);
   checkSyncGroups(model, r);
+  checkBfd(model, r);
   for (const [n, s] of Object.entries(model.vrrp_script)) {
     if (!s.script) diags.error(at(r, s), `vrrp_script ${n} has no script`, 'script "COMMAND"');
     if (s.timeout === undefined) {

@@ -47,6 +47,8 @@ export interface DaemonStatus {
   instances: VrrpInstanceStatus[];
   /** Virtual and real servers (absent when the config has no LVS). */
   lvs?: import("../lvs/manager.ts").LvsStatus;
+  /** BFD sessions (absent when the config has no bfd_instance). */
+  bfd?: import("./bfd-runtime.ts").BfdSessionStatus[];
   /** Optional global fields of keepalived's JSON v2 dump (`track_process`: an array of objects). */
   extra?: Record<string, unknown>;
 }

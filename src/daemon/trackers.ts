@@ -60,6 +60,14 @@ export function trackedNames(model: Model): Record<TrackKind, Set<string>> {
   return out;
 }
 
+/** BFD sessions as track_bfd sees them (src/daemon/bfd-runtime.ts, VRRP side). */
+export interface TrackedBfdSource {
+  /** Last reported state (true = Up); undefined when there is no such session. */
+  state(name: string): boolean | undefined;
+  /** Subscribes to state changes delivered to the VRRP side. */
+  onVrrpEvent(cb: (name: string, up: boolean) => void): void;
+}
+
 /** A read-only view of the tracked objects, for metrics and status. */
 export interface TrackerSnapshot {
   /** vrrp_scripts: `up` is undefined until the first result (keepalived's INIT). */
@@ -78,6 +86,7 @@ export class TrackerHub {
   #stopped = false;
   #runner = new ScriptRunner();
   #procs: ProcessTracker | undefined;
+  #bfd: TrackedBfdSource | undefined;
 
   constructor(
     private model: Model,
@@ -107,7 +116,7 @@ export class TrackerHub {
       case "process":
         return { up: this.#processes.get(name) };
       case "bfd":
-        return {}; // BFD is not implemented: unknown
+        return { up: this.#bfd?.state(name) }; // undefined without a BFD runtime: unknown
     }
   }
 
@@ -119,6 +128,15 @@ export class TrackerHub {
       files: [...this.#files.values()].map((f) => ({ name: f.name, value: f.value })),
       processes: [...this.#processes].map(([name, up]) => ({ name, up })),
     };
+  }
+
+  /** Feeds track_bfd from the BFD runtime; each session event re-evaluates the instances tracking it. */
+  attachBfd(source: TrackedBfdSource): void {
+    this.#bfd = source;
+    source.onVrrpEvent((name, up) => {
+      if (trackedNames(this.model).bfd.has(name)) this.log.info(`Tracked BFD instance ${name} is ${up ? "UP" : "DOWN"}`);
+      this.#emit("bfd", name);
+    });
   }
 
   /** Default weight and reverse of a tracked object (the block's own `weight` keyword). */

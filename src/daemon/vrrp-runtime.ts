@@ -485,6 +485,9 @@ export class VrrpRuntime {
       for (const [kind, key] of lists) {
         for (const t of (doc[key] as Array<Record<string, unknown>> | undefined) ?? []) {
           const name = String(t.name);
+          // a bfd_instance with `checker` only sends nothing to VRRP: keepalived drops the track_bfd
+          const b = kind === "bfd" ? this.#model.bfd_instance[name] : undefined;
+          if (b && b.checker === true && b.vrrp !== true) continue;
           const d = hub.defaults(kind, name);
           const reverse = t.noreverse === true ? false : t.reverse === true ? true : d.reverse;
           out.push({ kind, name, weight: (t.weight as number | undefined) ?? (kind === "interface" ? 0 : d.weight), reverse });

@@ -115,7 +115,7 @@ export const checkers: Record<string, BlockSpec> = {
 const checkerKeywords: BlockSpec["keywords"] = Object.fromEntries(
   Object.entries(checkers).map(([k, spec]) => [
     k,
-    kw(repeated(spec), `${k} health check (repeatable)`, k === "BFD_CHECK" ? { status: "not-implemented", note: "BFD is not implemented yet" } : {}),
+    kw(repeated(spec), `${k} health check (repeatable)`),
   ]),
 );
 
@@ -260,9 +260,9 @@ export const bfdInstance: BlockSpec = {
     idle_tx: kw(integer(1, 1000000), "transmit interval while down (ms)", { default: 1000 }),
     multiplier: kw(integer(1, 255), "detection multiplier", { default: 5 }),
     passive: kw(flag(), "do not initiate"),
-    ttl: kw(integer(1, 255), "IPv4 TTL", { default: 255 }),
-    hoplimit: kw(integer(1, 255), "IPv6 hop limit", { default: 64 }),
-    max_hops: kw(integer(0, 255), "maximum hops accepted"),
+    ttl: kw(integer(1, 255), "TTL sent (IPv4 default 255); received packets need TTL ≥ ttl − max_hops", { default: 255 }),
+    hoplimit: kw(integer(1, 255), "hop limit sent (IPv6 default 64); received packets need ≥ hoplimit − max_hops", { default: 64 }),
+    max_hops: kw(integer(0, 255), "hops a received packet may have crossed (capped at ttl; 255 with ttl 255 = no check)", { default: 0 }),
     multihop: kw(flag(), "multihop BFD (port 4784)"),
     weight: kw(weightWithReverse(253), "default weight for track_bfd"),
     vrrp: kw(flag(), "deliver events to VRRP only"),
@@ -275,5 +275,5 @@ export const lvsRootKeywords: BlockSpec["keywords"] = {
   virtual_server_group: kw(namedLines(vsgEntry), "a named group of addresses sharing real servers"),
   virtual_server: kw(headed(vsHeader, virtualServer, "IP [PORT] | fwmark N | group NAME { ... }"), "an IPVS virtual server"),
   SSL: kw(block(ssl), "TLS client context for SSL_GET", { status: "not-implemented", note: "SSL_GET runs without a client certificate" }),
-  bfd_instance: kw(named(bfdInstance), "a BFD session", { status: "not-implemented", note: "BFD is not implemented yet" }),
+  bfd_instance: kw(named(bfdInstance), "a BFD session (RFC 5880/5881 asynchronous mode, no echo, no authentication)"),
 };

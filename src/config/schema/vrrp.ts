@@ -28,7 +28,7 @@ const trackKeywords = (status: { status?: "not-implemented"; note?: string }): B
   track_script: kw(trackLines(253), "vrrp_scripts whose result changes priority or causes FAULT"),
   track_file: kw(trackLines(254), "track_files whose value changes priority"),
   track_process: kw(trackLines(254), "vrrp_track_processes whose quorum changes priority"),
-  track_bfd: kw(trackLines(253), "bfd_instances whose state changes priority", { status: "not-implemented", note: "BFD is not implemented yet" }),
+  track_bfd: kw(trackLines(253), "bfd_instances whose state changes priority (weight 0: FAULT while the session is down)"),
 });
 
 const authentication: BlockSpec = {
