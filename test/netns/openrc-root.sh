@@ -38,10 +38,10 @@ ln -s /proc/self/fd/1 "$root/dev/stdout"
 ln -s /proc/self/fd/2 "$root/dev/stderr"
 mkdir "$root/dev/shm"
 mount -t tmpfs -o mode=1777,nosuid,nodev vipdt-openrc "$root/dev/shm"
-# The sysfs `ip netns exec` mounted for this netns, and an empty read-only cgroup directory:
+# The sysfs `ip netns exec` mounted for this netns, and an empty cgroup directory:
 # openrc-run moves services into cgroups it finds there, which would be the host's.
 mount --bind /sys "$root/sys"
-mount -t tmpfs -o ro,mode=0755,nosuid,nodev,noexec vipdt-openrc "$root/sys/fs/cgroup"
+mount -t tmpfs -o mode=0755,nosuid,nodev,noexec vipdt-openrc "$root/sys/fs/cgroup"
 # Fresh, empty state: no host init scripts, no host /run or /tmp.
 for d in run tmp etc/init.d; do mount -t tmpfs -o mode=0755,nosuid,nodev vipdt-openrc "$root/$d"; done
 chmod 1777 "$root/tmp"
