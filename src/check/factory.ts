@@ -57,6 +57,7 @@ export function buildChecker(vs: VirtualServerModel, rs: RealServerModel, index:
   const timing = resolveTiming(type, doc, rs.doc, vs.doc);
   if (deps.logAllFailures) timing.logAllFailures = true;
   const target = connectTarget(doc, rs.ip, port, timing.connectTimeoutMs);
+  if (type === "PING_CHECK" && target.fwmark !== undefined) problems.push("PING_CHECK: fwmark is not applied to ping sockets (keepalived ignores it there too)");
   const polled = (checker: Checker, mode: SchedulerMode = { kind: "generic" }): BuiltChecker => ({ kind: "polled", type, checker, timing, mode, problems });
   switch (type) {
     case "TCP_CHECK":

@@ -26,7 +26,7 @@ const connectionKeywords: BlockSpec["keywords"] = {
   bind_port: kw(one(port()), "source port"),
   bind_if: kw(one(ifname()), "source interface (IPv6 link-local)"),
   connect_timeout: kw(seconds(0.001, 2147483), "connect timeout (s)", { default: 5 }),
-  fwmark: kw(integer(0, 4294967295), "SO_MARK of the check's socket", { status: "not-implemented", note: "checks run without SO_MARK" }),
+  fwmark: kw(integer(0, 4294967295), "SO_MARK of the check's socket (policy routing, nft meta mark); not PING_CHECK, as keepalived"),
 };
 /** Keywords shared by every checker (keepalived's install_checker_common_keywords). */
 const retryKeywords: BlockSpec["keywords"] = {
@@ -274,6 +274,6 @@ export const bfdInstance: BlockSpec = {
 export const lvsRootKeywords: BlockSpec["keywords"] = {
   virtual_server_group: kw(namedLines(vsgEntry), "a named group of addresses sharing real servers"),
   virtual_server: kw(headed(vsHeader, virtualServer, "IP [PORT] | fwmark N | group NAME { ... }"), "an IPVS virtual server"),
-  SSL: kw(block(ssl), "TLS client context for SSL_GET", { status: "not-implemented", note: "SSL_GET runs without a client certificate" }),
+  SSL: kw(block(ssl), "TLS client context for SSL_GET: client certificate and key; the server is not verified, as keepalived"),
   bfd_instance: kw(named(bfdInstance), "a BFD session (RFC 5880/5881 asynchronous mode, no echo, no authentication)"),
 };
