@@ -156,16 +156,16 @@ function prepare(t: SocketTarget, type: number, proto: number): { fd: number; ds
     if (lib.setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, name.length) < 0) return bad("bind_if");
   }
   if (t.bindto || t.bindPort) {
+    if ((t.bindto?.includes(":") ?? dst.family === AF_INET6) !== (dst.family === AF_INET6)) {
+      lib.close(fd);
+      return { code: "EAFNOSUPPORT", errno: 97, step: "bind" };
+    }
     let src: Uint8Array;
     try {
       src = dst.family === AF_INET ? sockaddrIn(t.bindto ?? "0.0.0.0", t.bindPort ?? 0) : sockaddrIn6((t.bindto ?? "::").split("%")[0]!, t.bindPort ?? 0);
     } catch {
       lib.close(fd);
       return { code: "EINVAL", errno: 22, step: "bind" };
-    }
-    if ((t.bindto?.includes(":") ?? dst.family === AF_INET6) !== (dst.family === AF_INET6)) {
-      lib.close(fd);
-      return { code: "EAFNOSUPPORT", errno: 97, step: "bind" };
     }
     if (lib.bind(fd, src, src.length) < 0) return bad("bind");
   }
