@@ -4,16 +4,19 @@ import type {
   Host, HostAddress, HostAddressSpec, HostBatchResult, HostLink, HostMacvlanSpec, HostNftResult, NetEvent, VrrpChannel,
   VrrpChannelOptions,
 } from "../src/daemon/host.ts";
-import type { RouteSpec, RuleSpec } from "../src/vrrp/routes.ts";
+import { RTPROT_KEEPALIVED, type RouteSpec, type RuleSpec } from "../src/vrrp/routes.ts";
 import type { ConfSysctl } from "../src/vrrp/vmac.ts";
 import type { RxMeta } from "../src/vrrp/types.ts";
 import { NFT_MISSING_MESSAGE, Nft } from "./nft.ts";
 import { IN6_ADDR_GEN_MODE_NONE, createMacvlan, deleteLink, getLink, linkIndex, setAddrGenMode, setLinkUp } from "./rtnetlink-link.ts";
-import { type BatchResult, applyRoutes, applyRules } from "./rtnetlink-route.ts";
+import { type BatchResult, applyRoutes, applyRules, decodeRoute, decodeRule } from "./rtnetlink-route.ts";
 import { SysctlJournal, readSysctl, sysctlPath } from "./sysctl.ts";
 import { createFdWatcher, type FdWatcher } from "./fdwatch.ts";
 import { IFF_LOWER_UP, IFF_NOARP, IFF_RUNNING, IFF_UP, PacketSocket } from "./packet-socket.ts";
-import { type AddressInfo, IFA_F_SECONDARY, type LinkInfo, RtMonitor, RtNetlink } from "./rtnetlink.ts";
+import {
+  type AddressInfo, IFA_F_SECONDARY, type LinkInfo, RTM_DELROUTE, RTM_DELRULE, RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE, RTMGRP_IPV4_RULE,
+  RTMGRP_IPV6_IFADDR, RTMGRP_IPV6_ROUTE, RTMGRP_IPV6_RULE, RTMGRP_LINK, RtMonitor, RtNetlink,
+} from "./rtnetlink.ts";
 import { VrrpSocket } from "./vrrp-socket.ts";
 
 const IFA_F_NOPREFIXROUTE = 0x200;
@@ -123,14 +126,28 @@ export class RealHost implements Host {
     }
     return p;
   }
-  onNetEvent(cb: (ev: NetEvent) => void): void {
+  onNetEvent(cb: (ev: NetEvent) => void, opts: { routes?: boolean } = {}): void {
     this.#listeners.push(cb);
-    this.#monitor ??= new RtMonitor(this.#watcher, (ev) => {
-      let out: NetEvent;
-      if (ev.kind === "resync") out = { kind: "resync" };
-      else if (ev.kind === "newlink" || ev.kind === "dellink") out = { kind: "link", link: toLink(ev.link), deleted: ev.kind === "dellink" };
-      else out = { kind: "address", addr: toAddress(ev.addr), deleted: ev.kind === "deladdr" };
+    const emit = (out: NetEvent) => {
       for (const l of this.#listeners) l(out);
+    };
+    // Route and rule groups only when asked: a router with a large, busy table would wake us for each change.
+    const routeGroups = opts.routes ? RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE | RTMGRP_IPV4_RULE | RTMGRP_IPV6_RULE : 0;
+    this.#monitor ??= new RtMonitor(this.#watcher, (ev) => {
+      if (ev.kind === "resync") emit({ kind: "resync" });
+      else if (ev.kind === "newlink" || ev.kind === "dellink") emit({ kind: "link", link: toLink(ev.link), deleted: ev.kind === "dellink" });
+      else emit({ kind: "address", addr: toAddress(ev.addr), deleted: ev.kind === "deladdr" });
+    }, {
+      groups: RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | routeGroups,
+      onOther: (m) => {
+        if (m.type === RTM_DELROUTE) {
+          const r = decodeRoute(m);
+          if (r && r.protocol === RTPROT_KEEPALIVED) emit({ kind: "route", route: r });
+        } else if (m.type === RTM_DELRULE) {
+          const r = decodeRule(m);
+          if (r && r.protocol === RTPROT_KEEPALIVED) emit({ kind: "rule", rule: r });
+        }
+      },
     });
   }
   applyRoutes(specs: readonly RouteSpec[], op: "add" | "delete"): HostBatchResult[] {

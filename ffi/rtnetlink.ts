@@ -16,6 +16,8 @@ export const RTM_NEWROUTE = 24, RTM_DELROUTE = 25, RTM_GETROUTE = 26;
 export const RTM_NEWRULE = 32, RTM_DELRULE = 33, RTM_GETRULE = 34;
 export const RTMGRP_LINK = 0x1, RTMGRP_IPV4_IFADDR = 0x10, RTMGRP_IPV4_ROUTE = 0x40;
 export const RTMGRP_IPV6_IFADDR = 0x100, RTMGRP_IPV6_ROUTE = 0x400;
+/** Legacy bitmask bits of RTNLGRP_IPV4_RULE (8) and RTNLGRP_IPV6_RULE (19). */
+export const RTMGRP_IPV4_RULE = 0x80, RTMGRP_IPV6_RULE = 1 << 18;
 
 export const IFLA_ADDRESS = 1, IFLA_BROADCAST = 2, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_LINK = 5;
 export const IFLA_MASTER = 10, IFLA_OPERSTATE = 16, IFLA_LINKINFO = 18;
@@ -287,6 +289,8 @@ export interface RtMonitorOptions {
   groups?: number;
   /** SO_RCVBUF (default 1 MiB, so bursts during mass address changes fit). */
   rcvbuf?: number;
+  /** Gets the notifications decodeRtEvent does not report (routes, rules). */
+  onOther?: (m: NlMsg) => void;
 }
 
 /**
@@ -298,6 +302,7 @@ export class RtMonitor {
   readonly sock: NetlinkSocket;
   #watcher: FdWatcher;
   #onEvent: (ev: RtEvent) => void;
+  #onOther: ((m: NlMsg) => void) | undefined;
 
   constructor(watcher: FdWatcher, onEvent: (ev: RtEvent) => void, o: RtMonitorOptions = {}) {
     this.sock = new NetlinkSocket(NETLINK_ROUTE, {
@@ -307,6 +312,7 @@ export class RtMonitor {
     });
     this.#watcher = watcher;
     this.#onEvent = onEvent;
+    this.#onOther = o.onOther;
     watcher.watch(this.sock.fd, () => this.poll());
   }
 
@@ -316,6 +322,7 @@ export class RtMonitor {
     for (const m of messages) {
       const ev = decodeRtEvent(m);
       if (ev) this.#onEvent(ev);
+      else this.#onOther?.(m);
     }
     if (overrun) this.#onEvent({ kind: "resync" });
   }

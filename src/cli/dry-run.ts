@@ -7,12 +7,12 @@
 import { existsSync } from "node:fs";
 import { Ipvs } from "../../ffi/ipvs.ts";
 import type { Model } from "../config/model.ts";
-import { type HostSnapshot, type PlannedChange, PlanningHost, ruleIdentity } from "../daemon/dry-run-host.ts";
+import { type HostSnapshot, type PlannedChange, PlanningHost } from "../daemon/dry-run-host.ts";
 import type { Logger } from "../daemon/logger.ts";
 import { VrrpRuntime } from "../daemon/vrrp-runtime.ts";
 import { createLvsManager } from "../lvs/manager.ts";
 import { type IpvsSnapshot, PlanningIpvs, snapshotIpvs } from "../lvs/planning-ipvs.ts";
-import { routeKey } from "../vrrp/routes.ts";
+import { routeKey, ruleIdentity } from "../vrrp/routes.ts";
 import { versionLine } from "../version.ts";
 
 /** Prints the planned changes to stdout; returns the exit code (0, or 1 when the kernel cannot be read). */

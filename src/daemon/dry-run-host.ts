@@ -5,7 +5,7 @@
  * raw sockets: VRRP channels are inert and timers never fire, so the plan is what `start`
  * does before the first advert or timeout.
  */
-import { describeRoute, describeRule, routeKey, type RouteSpec, type RuleSpec } from "../vrrp/routes.ts";
+import { describeRoute, describeRule, kernelRouteKey, type RouteSpec, ruleIdentity, type RuleSpec } from "../vrrp/routes.ts";
 import type { ConfSysctl } from "../vrrp/vmac.ts";
 import type {
   Host, HostAddress, HostAddressSpec, HostBatchResult, HostLink, HostMacvlanSpec, HostNftResult, VrrpChannel,
@@ -30,15 +30,6 @@ export interface PlannedChange {
   text: string;
 }
 
-/** What identifies a rule to the kernel, comparable between a RuleSpec and a dumped rule. */
-export function ruleIdentity(r: { family: string; priority: number; table: number; src?: string; srcLen: number; dst?: string; dstLen: number }): string {
-  return `${r.family} pref ${r.priority} table ${r.table} from ${r.src ?? "all"}/${r.srcLen} to ${r.dst ?? "all"}/${r.dstLen}`;
-}
-
-/** IPv6 routes without a metric get 1024 from the kernel. */
-function specRouteKey(s: RouteSpec): string {
-  return routeKey({ ...s, metric: s.metric ?? (s.family === "inet6" ? 1024 : 0) });
-}
 
 function errno(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
@@ -112,7 +103,7 @@ export class PlanningHost implements Host {
   }
   onNetEvent(): void {}
   applyRoutes(specs: readonly RouteSpec[], op: "add" | "delete"): HostBatchResult[] {
-    return specs.map((s) => this.#batch("route", this.#routes, specRouteKey(s), op, describeRoute(s)));
+    return specs.map((s) => this.#batch("route", this.#routes, kernelRouteKey(s), op, describeRoute(s)));
   }
   applyRules(specs: readonly RuleSpec[], op: "add" | "delete"): HostBatchResult[] {
     return specs.map((s) => this.#batch("rule", this.#rules, ruleIdentity(s), op, describeRule(s)));

@@ -63,9 +63,33 @@ export interface VrrpChannel {
   close(): void;
 }
 
+/** A deleted route, as much of it as identifies it (see kernelRouteKey). */
+export interface HostRouteKey {
+  family: Family;
+  table: number;
+  dst?: string;
+  dstLen: number;
+  tos: number;
+  metric?: number;
+}
+
+/** A deleted rule, as much of it as identifies it (see ruleIdentity). */
+export interface HostRuleKey {
+  family: Family;
+  priority: number;
+  table: number;
+  src?: string;
+  srcLen: number;
+  dst?: string;
+  dstLen: number;
+}
+
 export type NetEvent =
   | { kind: "link"; link: HostLink; deleted: boolean }
   | { kind: "address"; addr: HostAddress; deleted: boolean }
+  /** A route or rule with protocol keepalived was deleted (only with `{ routes: true }`). */
+  | { kind: "route"; route: HostRouteKey }
+  | { kind: "rule"; rule: HostRuleKey }
   /** Events were lost: re-read links and addresses. */
   | { kind: "resync" };
 
@@ -105,7 +129,8 @@ export interface Host {
   /** The interface's hardware address. */
   mac(ifname: string): Uint8Array;
   /** Link and address changes. */
-  onNetEvent(cb: (ev: NetEvent) => void): void;
+  /** Subscribes to link and address changes; `routes` adds deletions of protocol-keepalived routes and rules. */
+  onNetEvent(cb: (ev: NetEvent) => void, opts?: { routes?: boolean }): void;
   /** Adds or deletes routes, never stopping at one failure; one result per spec, in order. */
   applyRoutes(specs: readonly RouteSpec[], op: "add" | "delete"): HostBatchResult[];
   /** Like applyRoutes, for policy rules. */

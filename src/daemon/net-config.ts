@@ -12,14 +12,14 @@ import { readFileSync } from "node:fs";
 import type { AddressEntry, Model, VrrpInstanceModel } from "../config/model.ts";
 import { canonicalIp } from "../net/addr.ts";
 import {
-  RT_NAME_FILES, describeRoute, describeRule, routeContext, routeSpecs, ruleSpecs, type RouteContext, type RouteSpec,
-  type RuleSpec,
+  RT_NAME_FILES, describeRoute, describeRule, kernelRouteKey, routeContext, routeKey, routeSpecs, ruleIdentity, ruleSpecs,
+  type RouteContext, type RouteSpec, type RuleSpec,
 } from "../vrrp/routes.ts";
 import { DEFAULT_NFT_OPTIONS, type NftOptions, dropAddresses, nftSetupScript, nftSyncScript, nftTeardownScript } from "../vrrp/accept-rules.ts";
 import { rpFilterPlan, vmacAddress, vmacLinkLocal, vmacName, vmacSysctls } from "../vrrp/vmac.ts";
 import { type Family, VrrpState } from "../vrrp/types.ts";
 import { addressSpec } from "./address-spec.ts";
-import type { Host, HostAddress, HostAddressSpec, HostBatchResult, HostNftResult } from "./host.ts";
+import type { Host, HostAddress, HostAddressSpec, HostBatchResult, HostNftResult, HostRouteKey, HostRuleKey } from "./host.ts";
 import type { Logger } from "./logger.ts";
 
 /** iproute2 name-file texts (rt_tables, rt_protos, rt_scopes, rt_realms). */
@@ -412,6 +412,50 @@ export class NetConfig {
     this.#rules(`(${instance}) virtual_rules`, p.rules, "delete");
     this.#routes(`(${instance}) virtual_routes`, p.routes, "delete");
     if (!p.accept && p.priority < 255) this.#syncNft();
+  }
+
+  /**
+   * A route with protocol keepalived was deleted by someone else. A tracked static route is
+   * reinstated; a tracked virtual route of a MASTER instance makes that instance step down
+   * (keepalived's netlink_route_filter): the names of those instances are returned.
+   */
+  routeRemoved(route: HostRouteKey): string[] {
+    if (this.#stopped) return [];
+    const key = routeKey(route);
+    const hit = (s: RouteSpec) => !s.noTrack && kernelRouteKey(s) === key;
+    const stat = this.#installedStatic.routes.find(hit);
+    if (stat) {
+      this.#log.info(`static route ${describeRoute(stat)} was removed by someone else: reinstated`);
+      this.#routes("static_routes", [stat], "add");
+    }
+    return [...this.#masters].filter((name) => {
+      const r = this.#instances.get(name)?.routes.find(hit);
+      if (r) this.#log.info(`(${name}) virtual route ${describeRoute(r)} was removed by someone else`);
+      return r !== undefined;
+    });
+  }
+
+  /** As routeRemoved, for rules (keepalived's netlink_rule_filter). */
+  ruleRemoved(rule: HostRuleKey): string[] {
+    if (this.#stopped) return [];
+    const key = ruleIdentity(rule);
+    const hit = (s: RuleSpec) => !s.noTrack && ruleIdentity(s) === key;
+    const stat = this.#installedStatic.rules.find(hit);
+    if (stat) {
+      this.#log.info(`static rule ${describeRule(stat)} was removed by someone else: reinstated`);
+      this.#rules("static_rules", [stat], "add");
+    }
+    return [...this.#masters].filter((name) => {
+      const r = this.#instances.get(name)?.rules.find(hit);
+      if (r) this.#log.info(`(${name}) virtual rule ${describeRule(r)} was removed by someone else`);
+      return r !== undefined;
+    });
+  }
+
+  /** Whether any static or virtual route or rule is tracked (so their deletions must be watched). */
+  tracksRoutes(): boolean {
+    const tracked = (l: ReadonlyArray<{ noTrack: boolean }>) => l.some((x) => !x.noTrack);
+    return tracked(this.#staticRoutes) || tracked(this.#staticRules) || [...this.#instances.values()].some((p) => tracked(p.routes) || tracked(p.rules));
   }
 
   /** Instances whose virtual routes/rules are installed now. */

@@ -130,7 +130,7 @@ export class VrrpRuntime {
     }
     this.#buildGroups();
     this.#removeStaleAddresses(addrs);
-    this.#host.onNetEvent((ev) => this.#onNetEvent(ev));
+    this.#host.onNetEvent((ev) => this.#onNetEvent(ev), { routes: this.#net.tracksRoutes() });
     const now = this.#host.now();
     const hub = this.#opts.trackers;
     if (hub) {
@@ -613,12 +613,24 @@ export class VrrpRuntime {
       return;
     }
     if (ev.kind === "link") this.#linkChanged(ev.link, ev.deleted);
+    if (ev.kind === "route") this.#stepDown(this.#net.routeRemoved(ev.route));
+    if (ev.kind === "rule") this.#stepDown(this.#net.ruleRemoved(ev.rule));
     if (ev.kind === "address") {
       this.#addressChanged(ev.addr.address, ev.deleted);
       if (ev.deleted) {
         this.#vipRemoved(ev.addr);
         this.#net.addressRemoved(ev.addr);
       }
+    }
+  }
+
+  /** MASTER instances named by NetConfig (a tracked virtual route or rule went away) step down. */
+  #stepDown(names: string[]): void {
+    for (const name of names) {
+      const r = this.#byName.get(name);
+      if (!r || r.fsm.state !== VrrpState.MASTER) continue;
+      this.#log.info(`(${name}) leaving MASTER: a new election re-installs its routes and rules`);
+      this.#exec(r, (f, now) => f.forceBackup(now, "address-removed"), (g, now, n) => g.stepDown(now, n));
     }
   }
 

@@ -430,6 +430,16 @@ export function routeKey(r: Pick<RouteSpec, "family" | "table" | "dst" | "dstLen
   return `${r.family} ${r.table} ${r.dst ?? "default"}/${r.dstLen} tos ${r.tos} metric ${r.metric ?? 0}`;
 }
 
+/** routeKey() of a spec as the kernel reports the route (IPv6 routes without a metric get 1024). */
+export function kernelRouteKey(s: Pick<RouteSpec, "family" | "table" | "dst" | "dstLen" | "tos" | "metric">): string {
+  return routeKey({ ...s, metric: s.metric ?? (s.family === "inet6" ? 1024 : 0) });
+}
+
+/** What identifies a rule to the kernel, comparable between a RuleSpec and a dumped rule. */
+export function ruleIdentity(r: { family: string; priority: number; table: number; src?: string; srcLen: number; dst?: string; dstLen: number }): string {
+  return `${r.family} pref ${r.priority} table ${r.table} from ${r.src ?? "all"}/${r.srcLen} to ${r.dst ?? "all"}/${r.dstLen}`;
+}
+
 /** A stable identity of a rule, for reconciling desired and present sets. */
 export function ruleKey(r: RuleSpec): string {
   return JSON.stringify([r.family, r.priority, r.action, r.table, r.src, r.srcLen, r.dst, r.dstLen, r.tos, r.iif, r.oif,

@@ -127,12 +127,13 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
     }
   }, 40_000);
 
-  test.concurrent("a VIP deleted by someone else makes the MASTER step down and win it back; a deleted static address is reinstated", async () => {
+  test.concurrent("a VIP or virtual route deleted by someone else makes the MASTER step down and win it back; deleted static addresses and routes are reinstated", async () => {
     const e = new TestEnv(createLab({ purpose: "vcdel", nodes: ["a", "b"], v4: "192.0.2.0/24" }));
     try {
       const VIP = "192.0.2.100";
-      const statics = ["static_ipaddress {", "    203.0.113.5/24 dev eth0", "}", ""].join("\n");
-      const A = e.vipd("a", globals("da") + statics + inst({ priority: 200, vip: `${VIP}/24 dev eth0` }));
+      const statics = ["static_ipaddress {", "    203.0.113.5/24 dev eth0", "}", "static_routes {", "    203.0.113.128/25 via 192.0.2.254 dev eth0", "}", ""].join("\n");
+      const vroutes = ["virtual_routes {", "    198.51.100.0/24 via 192.0.2.254 dev eth0", "}"];
+      const A = e.vipd("a", globals("da") + statics + inst({ priority: 200, vip: `${VIP}/24 dev eth0`, extra: vroutes }));
       await waitStatus(A, "MASTER", WAIT_MS);
       const B = e.vipd("b", globals("db") + inst({ priority: 100, vip: `${VIP}/24 dev eth0` }));
       await waitStatus(B, "BACKUP", WAIT_MS);
@@ -151,6 +152,20 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
       run(["ip", "-n", e.ns("a"), "addr", "del", "203.0.113.5/24", "dev", "eth0"]);
       await A.waitLine(/static_ipaddress 203\.0\.113\.5\/24 dev eth0 was removed by someone else: reinstated/, WAIT_MS, before);
       await waitFor(() => hasAddress(e.ns("a"), "203.0.113.5"), WAIT_MS, "the static address reinstated");
+
+      // routes: a deleted static route is reinstated; a deleted virtual route makes the master step down and win it back
+      const route = (dst: string) => run(["ip", "-n", e.ns("a"), "route", "show", dst]).stdout.trim();
+      await waitFor(() => route("198.51.100.0/24") !== "", WAIT_MS, "the virtual route on the master");
+      expect(route("203.0.113.128/25")).toMatch(/proto (18|keepalived)/);
+      const mark = A.lines.length;
+      run(["ip", "-n", e.ns("a"), "route", "del", "203.0.113.128/25"]);
+      await A.waitLine(/static route 203\.0\.113\.128\/25 .*was removed by someone else: reinstated/, WAIT_MS, mark);
+      await waitFor(() => route("203.0.113.128/25") !== "", WAIT_MS, "the static route reinstated");
+      run(["ip", "-n", e.ns("a"), "route", "del", "198.51.100.0/24"]);
+      await A.waitLine(/\(VI_1\) virtual route 198\.51\.100\.0\/24 .*was removed by someone else/, WAIT_MS, mark);
+      await A.waitLine(/Entering BACKUP STATE/, WAIT_MS, mark);
+      await A.waitLine(/Entering MASTER STATE/, WAIT_MS, mark);
+      await waitFor(() => route("198.51.100.0/24") !== "", WAIT_MS, "the virtual route back on the master");
       expectClean(A);
       expectClean(B);
     } finally {

@@ -312,3 +312,60 @@ describe("NetConfig: VMAC", () => {
     expect(a.host.sysctls.get("ipv4.eth0.promote_secondaries")).toBe(0);
   });
 });
+
+describe("NetConfig: routes and rules deleted by someone else", () => {
+  const statics = `static_routes {
+    203.0.113.128/25 via 192.0.2.254 dev eth0
+    198.51.100.128/25 via 192.0.2.254 dev eth0 no_track
+}
+`;
+  const vroute = { family: "inet" as const, table: 100, dst: "203.0.113.0", dstLen: 24, tos: 0 };
+  const vrule = { family: "inet" as const, priority: 200, table: 100, src: "192.0.2.100", srcLen: 32, dstLen: 0 };
+
+  function master() {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const a = node("a", "192.0.2.1", statics + instance("VI_1", 150, ROUTES), clock, seg);
+    a.rt.start();
+    clock.advance(1000);
+    expect(a.state()).toBe("MASTER");
+    return { a, clock };
+  }
+  const routeText = (a: ReturnType<typeof master>["a"], dst: string) => [...a.host.routes].find((r) => r.startsWith(dst));
+
+  test("a tracked virtual route deleted on the MASTER: it steps down, and the re-election re-installs it", () => {
+    const { a, clock } = master();
+    const text = routeText(a, "203.0.113.0/24")!;
+    expect(text).toBeDefined();
+    a.host.routes.delete(text);
+    a.host.emit({ kind: "route", route: vroute });
+    expect(a.state()).toBe("BACKUP");
+    expect(a.log.lines.some((l) => l.startsWith("(VI_1) virtual route 203.0.113.0/24") && l.endsWith("was removed by someone else"))).toBe(true);
+    clock.advance(2000);
+    expect(a.state()).toBe("MASTER");
+    expect(a.host.routes.has(text)).toBe(true);
+  });
+
+  test("a tracked virtual rule deleted on the MASTER makes it step down too; a BACKUP ignores it", () => {
+    const { a } = master();
+    a.host.emit({ kind: "rule", rule: vrule });
+    expect(a.state()).toBe("BACKUP");
+    a.host.emit({ kind: "rule", rule: vrule });
+    expect(a.state()).toBe("BACKUP");
+  });
+
+  test("a tracked static route is reinstated; a no_track one and unknown routes are left alone", () => {
+    const { a } = master();
+    const tracked = routeText(a, "203.0.113.128/25")!;
+    const untracked = routeText(a, "198.51.100.128/25")!;
+    a.host.routes.delete(tracked);
+    a.host.routes.delete(untracked);
+    a.host.emit({ kind: "route", route: { family: "inet", table: 254, dst: "203.0.113.128", dstLen: 25, tos: 0 } });
+    a.host.emit({ kind: "route", route: { family: "inet", table: 254, dst: "198.51.100.128", dstLen: 25, tos: 0 } });
+    a.host.emit({ kind: "route", route: { family: "inet", table: 254, dst: "192.0.2.128", dstLen: 25, tos: 0 } });
+    expect(a.host.routes.has(tracked)).toBe(true);
+    expect(a.host.routes.has(untracked)).toBe(false);
+    expect(a.log.lines.filter((l) => l.includes("reinstated"))).toEqual([`static route ${tracked.replace(/^route /, "")} was removed by someone else: reinstated`]);
+    expect(a.state()).toBe("MASTER");
+  });
+});
