@@ -363,6 +363,8 @@ export function virtualServerSpec(vs: VirtualServerModel, groups: Model["virtual
     const families = new Set<IpFamily>();
     const addresses: string[] = [];
     let mark: number | undefined;
+    // A second virtual server of the same protocol on the group shares the mark and its elements (keepalived's auto_fwmark[proto]).
+    const marked = alloc.has(vs.group, protocol);
     for (const e of groups[vs.group] ?? []) {
       const r = groupAddressRange(String(e.address));
       if ("error" in r) {
@@ -371,7 +373,9 @@ export function virtualServerSpec(vs: VirtualServerModel, groups: Model["virtual
       }
       mark ??= alloc.mark(vs.group, protocol);
       families.add(r.family);
-      addNftIpvsElement(ruleset, r.family, protocol, { first: formatIp(r.first), last: formatIp(r.last), port: (e.port as number | undefined) ?? 0, fwmark: mark });
+      const port = (e.port as number | undefined) ?? 0;
+      const clash = marked ? undefined : addNftIpvsElement(ruleset, r.family, protocol, { first: formatIp(r.first), last: formatIp(r.last), port, fwmark: mark });
+      if (clash) ctx.warn(`virtual_server_group ${vs.group}: ${e.address} ${port} overlaps an entry already marked ${clash.fwmark} for ${protocol.toUpperCase()} - not marked again`);
       // ha_suspend looks for these locally; a huge range is not listed (its fwmark still covers it).
       const listed = expandAddresses(r.first, r.last, Math.max(0, MAX_GROUP_SERVICES - addresses.length));
       if (listed) addresses.push(...listed);

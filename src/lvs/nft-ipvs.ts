@@ -14,7 +14,7 @@
  * One deliberate difference: a group entry without a port matches every destination port
  * (keepalived writes port 0, which no packet carries).
  */
-import type { IpFamily } from "../net/addr.ts";
+import { compareAddr, type IpFamily, parseIp } from "../net/addr.ts";
 import type { IpvsProtocol } from "./ipvs-types.ts";
 
 /** global_defs `nftables_ipvs [TABLE]`, `nftables_ipvs_priority`, `nftables_ipvs_start_fwmark`, `nftables_counters`. */
@@ -74,6 +74,11 @@ export class FwmarkAllocator {
     return (this.#marks[key] = this.#next++);
   }
 
+  /** Whether group `group` already got its mark for `protocol` in this allocation. */
+  has(group: string, protocol: IpvsProtocol): boolean {
+    return this.#marks[`${group}/${protocol}`] !== undefined;
+  }
+
   /** What was handed out (only the groups still in use) and the next free mark. */
   state(): AutoFwmarks {
     return { marks: { ...this.#marks }, next: this.#next };
@@ -112,11 +117,27 @@ const IDENT = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 const nfFamily = (f: IpFamily): "ip" | "ip6" => (f === "inet" ? "ip" : "ip6");
 const mapName = (p: IpvsProtocol): string => `${p}_map`;
 
-/** Adds an element to the ruleset's map for (family, protocol), creating the map on first use. */
-export function addNftIpvsElement(rs: NftIpvsRuleset, family: IpFamily, protocol: IpvsProtocol, e: NftIpvsElement): void {
+/** Whether two elements' address ranges and ports intersect (port 0 is every port). */
+function overlaps(a: NftIpvsElement, b: NftIpvsElement): boolean {
+  if (a.port !== 0 && b.port !== 0 && a.port !== b.port) return false;
+  const [af, al, bf, bl] = [a.first, a.last, b.first, b.last].map((t) => parseIp(t)?.bytes ?? new Uint8Array());
+  return compareAddr(af!, bl!) <= 0 && compareAddr(bf!, al!) <= 0;
+}
+
+/**
+ * Adds an element to the ruleset's map for (family, protocol), creating the map on first use.
+ * An interval map cannot hold overlapping keys (nft would refuse the whole table): an element
+ * overlapping one already there is not added, and that one is returned (the same element
+ * again, from a second virtual server on the group, is silently skipped).
+ */
+export function addNftIpvsElement(rs: NftIpvsRuleset, family: IpFamily, protocol: IpvsProtocol, e: NftIpvsElement): NftIpvsElement | undefined {
   let m = rs.maps.find((x) => x.family === family && x.protocol === protocol);
   if (!m) rs.maps.push((m = { family, protocol, elements: [] }));
-  if (!m.elements.some((x) => x.first === e.first && x.last === e.last && x.port === e.port && x.fwmark === e.fwmark)) m.elements.push(e);
+  if (m.elements.some((x) => x.first === e.first && x.last === e.last && x.port === e.port && x.fwmark === e.fwmark)) return undefined;
+  const clash = m.elements.find((x) => overlaps(x, e));
+  if (clash) return clash;
+  m.elements.push(e);
+  return undefined;
 }
 
 /** The tables a ruleset occupies (a family only when one of its maps has elements). */

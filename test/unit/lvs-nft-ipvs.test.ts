@@ -115,6 +115,21 @@ describe("desired services", () => {
     expect(b.nftIpvs!.fwmarks).toEqual({ marks: { "C/tcp": 52, "B/tcp": 51 }, next: 53 });
   });
 
+  test("overlapping entries (nft would refuse the whole map) are marked once, with a warning", () => {
+    const o = desired(`global_defs {\n nftables_ipvs\n}\nvirtual_server_group A {\n 192.0.2.0/29 80\n 192.0.2.3 80\n 192.0.2.3 443\n}\nvirtual_server_group B {\n 192.0.2.6-9\n}\n` +
+      ["A", "A", "B"].map((g) => `virtual_server group ${g} {\n protocol TCP\n persistence_timeout\n real_server 203.0.113.1 80 { }\n}\n`).join(""));
+    expect(o.nftIpvs!.ruleset.maps).toEqual([{ family: "inet", protocol: "tcp", elements: [
+      { first: "192.0.2.0", last: "192.0.2.7", port: 80, fwmark: 1000 }, { first: "192.0.2.3", last: "192.0.2.3", port: 443, fwmark: 1000 },
+    ] }]);
+    expect(o.warnings).toEqual([
+      "virtual_server_group A: 192.0.2.3 80 overlaps an entry already marked 1000 for TCP - not marked again",
+      "VS [A]:0: configured twice; the second is ignored",
+      "virtual_server_group B: 192.0.2.6-9 0 overlaps an entry already marked 1000 for TCP - not marked again",
+    ]);
+    // B's only entry clashed: its service still exists (mark 1001), its packets are marked as A's.
+    expect(o.virtualServers.map((v) => v.services.map((s) => s.fwmark))).toEqual([[1000], [1001]]);
+  });
+
   test("the allocator alone: same key same mark, carried state", () => {
     const al = new FwmarkAllocator(10, { marks: { "g/udp": 3 }, next: 12 });
     expect([al.mark("g", "udp"), al.mark("h", "tcp"), al.mark("h", "tcp"), al.mark("g", "tcp")]).toEqual([3, 12, 12, 13]);
