@@ -106,7 +106,7 @@ export class BfdSession {
   expireAt: number | undefined;
   resetAt: number | undefined;
 
-  constructor(readonly cfg: BfdSessionConfig, private readonly deps: BfdSessionDeps) {
+  constructor(public cfg: BfdSessionConfig, private readonly deps: BfdSessionDeps) {
     this.localDiscr = deps.newDiscriminator();
     this.localTxInterval = cfg.idleTxUs;
   }
@@ -202,6 +202,16 @@ export class BfdSession {
     this.lastSeen = now;
     if (this.sessionState === BfdState.Up && this.expireAt !== undefined) this.expireAt = now + this.localDetectTime / 1000;
     return out;
+  }
+
+  /**
+   * Reload with new parameters, state kept (keepalived's bfd_complete_init): a change of
+   * min_rx or min_tx starts a Poll sequence so the peer learns it (RFC 5880 §6.8.3).
+   */
+  reconfigure(cfg: BfdSessionConfig): void {
+    const timersChanged = cfg.minRxUs !== this.cfg.minRxUs || cfg.minTxUs !== this.cfg.minTxUs;
+    this.cfg = cfg;
+    if (timersChanged && !this.final) this.poll = true;
   }
 
   /** Takes the session to AdminDown (its socket cannot be opened): silent, packets dropped. */

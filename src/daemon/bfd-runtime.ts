@@ -83,6 +83,7 @@ export class BfdRuntime {
   #random: () => number;
   #usedDiscr = new Set<number>();
   #stopped = false;
+  #listenPorts = "";
 
   constructor(private blocks: Record<string, Doc>, private readonly opts: BfdRuntimeOptions) {
     this.#now = opts.now ?? (() => performance.now());
@@ -126,15 +127,28 @@ export class BfdRuntime {
     const next = new Map(instances.map((i) => [i.session.name, i]));
     for (const [name, r] of this.#sessions) {
       const n = next.get(name);
-      if (n && JSON.stringify(n) === JSON.stringify(r.inst)) {
+      const sameSocket = (x: BfdInstanceConfig) => JSON.stringify([x.neighbor, x.source, x.family, x.multihop, x.session.ttl]);
+      if (n && sameSocket(n) === sameSocket(r.inst)) {
+        // same peer and socket: the session keeps its state; new timers go out with a Poll
         next.delete(name);
+        r.inst = n;
+        r.session.reconfigure(n.session);
         continue;
       }
       this.#stopSession(r);
     }
-    for (const l of this.#listeners) l.close();
-    this.#listeners = [];
-    this.#openListeners([...this.#sessions.values()].map((r) => r.inst).concat([...next.values()]));
+    // listening sockets stay open unless the set of ports changed (keepalived keeps fd_in too)
+    const all = [...this.#sessions.values()].map((r) => r.inst).concat([...next.values()]);
+    const ports = [...new Set(all.map((i) => (i.multihop ? BFD_MULTIHOP_CONTROL_PORT : BFD_CONTROL_PORT)))].sort().join(",");
+    if (ports !== this.#listenPorts) {
+      for (const l of this.#listeners) l.close();
+      this.#listeners = [];
+      try {
+        this.#openListeners(all);
+      } catch (e) {
+        this.opts.log.error((e as Error).message);
+      }
+    }
     for (const inst of next.values()) this.#startSession(inst);
   }
 
@@ -198,6 +212,7 @@ export class BfdRuntime {
 
   #openListeners(instances: BfdInstanceConfig[]): void {
     const ports = new Set(instances.map((i) => (i.multihop ? BFD_MULTIHOP_CONTROL_PORT : BFD_CONTROL_PORT)));
+    this.#listenPorts = [...ports].sort().join(",");
     let opened = 0;
     for (const port of ports) {
       try {

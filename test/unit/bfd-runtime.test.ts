@@ -179,3 +179,27 @@ describe("BFD_CHECK follows the session", () => {
     expect(reports).toEqual([]);
   });
 });
+
+describe("BFD runtime reload", () => {
+  test("an unchanged session keeps its state and discriminator; a changed one restarts; a removed one stops", () => {
+    const { rt, exchange } = setup();
+    rt.start();
+    exchange();
+    expect(rt.state("B1")).toBe(true);
+    const before = rt.status()[0]!.localDiscriminator;
+    rt.reload({ B1: { neighbor_ip: "192.0.2.2", source_ip: "192.0.2.1", min_rx: 100, min_tx: 100, multiplier: 3 }, B2: { neighbor_ip: "192.0.2.3" } });
+    expect(rt.state("B1")).toBe(true);
+    expect(rt.status().find((s) => s.name === "B1")!.localDiscriminator).toBe(before);
+    expect(rt.state("B2")).toBe(false);
+    // new timers, same peer: state kept, a Poll sequence announces them (as keepalived)
+    rt.reload({ B1: { neighbor_ip: "192.0.2.2", source_ip: "192.0.2.1", min_rx: 200, min_tx: 100, multiplier: 3 } });
+    expect(rt.state("B1")).toBe(true);
+    expect(rt.state("B2")).toBeUndefined();
+    expect(rt.status().map((s) => s.name)).toEqual(["B1"]);
+    expect(rt.status()[0]).toMatchObject({ poll: true, minRxMs: 200, localDiscriminator: before });
+    // a different neighbor: a new session
+    rt.reload({ B1: { neighbor_ip: "192.0.2.9", min_rx: 200 } });
+    expect(rt.state("B1")).toBe(false);
+    expect(rt.status()[0]!.localDiscriminator).not.toBe(before);
+  });
+});
