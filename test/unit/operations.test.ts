@@ -188,14 +188,16 @@ describe("packaging", () => {
     const uci = join(dir, "uci-vipd");
     writeFileSync(uci, "");
     const vipd = join(root, "dist/vipd");
-    const r = run(["sh", "-c", stub, "sh", init, vipd], { VIPD_UCI: uci, UCI_config_file: conf, UCI_log_console: "1", UCI_extra_arg: "--log-format json" });
+    const r = run(["sh", "-c", stub, "sh", init, vipd], { VIPD_UCI: uci, UCI_config_file: conf, UCI_log_console: "1", UCI_extra_arg: "-D -S 1" });
     expect(r.err).toBe("");
     const lines = r.out.trim().split("\n");
     expect(lines[0]).toBe("open");
-    expect(lines).toContain(`set command /usr/sbin/vipd run -f ${conf} --pid-file /var/run/vipd.pid`);
+    // keepalived's command line, as OpenWrt's keepalived package runs it (-n -f)
+    expect(lines).toContain(`set command /usr/sbin/vipd keepalived --dont-fork --pid /var/run/vipd.pid --use-file ${conf}`);
     expect(lines).toContain("append command --log-console --no-syslog");
-    expect(lines).toContain("append command --log-format");
-    expect(lines).toContain("append command json");
+    expect(lines).toContain("append command -D");
+    expect(lines).toContain("append command -S");
+    expect(lines).toContain("append command 1");
     expect(lines).toContain("set respawn 3600 5 5");
     expect(lines).toContain("set stdout 1");
     expect(lines).toContain("set stderr 1");
