@@ -420,35 +420,32 @@ export class NetConfig {
    * (keepalived's netlink_route_filter): the names of those instances are returned.
    */
   routeRemoved(route: HostRouteKey): string[] {
-    if (this.#stopped) return [];
     const key = routeKey(route);
-    const hit = (s: RouteSpec) => !s.noTrack && kernelRouteKey(s) === key;
-    const stat = this.#installedStatic.routes.find(hit);
-    if (stat) {
-      this.#log.info(`static route ${describeRoute(stat)} was removed by someone else: reinstated`);
-      this.#routes("static_routes", [stat], "add");
-    }
-    return [...this.#masters].filter((name) => {
-      const r = this.#instances.get(name)?.routes.find(hit);
-      if (r) this.#log.info(`(${name}) virtual route ${describeRoute(r)} was removed by someone else`);
-      return r !== undefined;
-    });
+    return this.#removed("route", (s: RouteSpec) => kernelRouteKey(s) === key, this.#installedStatic.routes, (p) => p.routes, describeRoute,
+      (s) => this.#routes("static_routes", [s], "add"));
   }
 
   /** As routeRemoved, for rules (keepalived's netlink_rule_filter). */
   ruleRemoved(rule: HostRuleKey): string[] {
-    if (this.#stopped) return [];
     const key = ruleIdentity(rule);
-    const hit = (s: RuleSpec) => !s.noTrack && ruleIdentity(s) === key;
-    const stat = this.#installedStatic.rules.find(hit);
+    return this.#removed("rule", (s: RuleSpec) => ruleIdentity(s) === key, this.#installedStatic.rules, (p) => p.rules, describeRule,
+      (s) => this.#rules("static_rules", [s], "add"));
+  }
+
+  #removed<T extends { noTrack: boolean }>(kind: string, same: (s: T) => boolean, statics: readonly T[], virtuals: (p: InstanceNetPlan) => readonly T[],
+    text: (s: T) => string, reinstate: (s: T) => void): string[] {
+    if (this.#stopped) return [];
+    const hit = (s: T) => !s.noTrack && same(s);
+    const stat = statics.find(hit);
     if (stat) {
-      this.#log.info(`static rule ${describeRule(stat)} was removed by someone else: reinstated`);
-      this.#rules("static_rules", [stat], "add");
+      this.#log.info(`static ${kind} ${text(stat)} was removed by someone else: reinstated`);
+      reinstate(stat);
     }
     return [...this.#masters].filter((name) => {
-      const r = this.#instances.get(name)?.rules.find(hit);
-      if (r) this.#log.info(`(${name}) virtual rule ${describeRule(r)} was removed by someone else`);
-      return r !== undefined;
+      const plan = this.#instances.get(name);
+      const v = plan && virtuals(plan).find(hit);
+      if (v) this.#log.info(`(${name}) virtual ${kind} ${text(v)} was removed by someone else`);
+      return v !== undefined;
     });
   }
 
