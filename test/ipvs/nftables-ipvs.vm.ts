@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { afterAll, suite, test } from "./harness.ts";
-import { CLIENT, D1, GATEWAY, Vipd, lab, savedRules, sh, waitFor } from "./lvs-lab.ts";
+import { CLIENT, D1, GATEWAY, SERVERS, Vipd, lab, savedRules, sh, waitFor } from "./lvs-lab.ts";
 
 suite("nftables-ipvs");
 
@@ -41,6 +41,10 @@ virtual_server group nftgrp {
 
 const d1 = new Vipd(D1, "nft-d1");
 const ctx = (what: string) => `${what}\n--- vipd nft-d1 log ---\n${d1.logTail()}`;
+/** ctx plus what explains lost traffic: IPVS counters, the ruleset, the real servers' ARP entry for the gateway. */
+const trafficCtx = (what: string) => ctx(`${what}\n--- ipvsadm -Ln --stats ---\n${sh(`ip netns exec ${D1} ipvsadm -Ln --stats`)}` +
+  `--- nft list ruleset ---\n${sh(`ip netns exec ${D1} nft list ruleset`)}` +
+  `--- gateway ARP on the real servers ---\n${SERVERS.map((s) => sh(`ip -n ${s.ns} neigh show ${GATEWAY}; true`)).join("")}`);
 /** `nft list table ip TABLE` in the director, or "" when there is no such table. */
 const listTable = (): string => {
   const r = Bun.spawnSync(["ip", "netns", "exec", D1, "nft", "list", "table", "ip", TABLE], { stdout: "pipe", stderr: "pipe" });
@@ -60,6 +64,9 @@ let addressed = false;
 function addresses(on: boolean): void {
   if (on) {
     sh(GROUP_ADDRS.map((a) => `ip -n ${D1} addr replace ${a}/32 dev out0`).join(" && ") + ` && ip -n ${D1} addr replace ${GATEWAY}/24 dev in0`);
+    // An earlier suite's VRRP failover may have left the real servers' ARP entry for the
+    // gateway pointing at d2: NAT replies must come back through d1.
+    sh(SERVERS.map((s) => `ip -n ${s.ns} neigh flush to ${GATEWAY}`).join("; ") + "; true");
     addressed = true;
   } else if (addressed) {
     sh(`${GROUP_ADDRS.map((a) => `ip -n ${D1} addr del ${a}/32 dev out0 2>/dev/null`).join("; ")}; ip -n ${D1} addr del ${GATEWAY}/24 dev in0 2>/dev/null; true`);
@@ -104,7 +111,7 @@ test("one FWM service for a /30 group; the nftables table marks its packets; req
   // Traffic: two different group addresses, both through the one service (rr alternates across them).
   const before = fwmConns();
   const answers = [get("198.51.100.105"), get("198.51.100.107"), get("198.51.100.105"), get("198.51.100.107")];
-  assert.deepEqual([...answers].sort(), ["rs1", "rs1", "rs2", "rs2"], ctx(`answers ${JSON.stringify(answers)}`));
+  assert.deepEqual([...answers].sort(), ["rs1", "rs1", "rs2", "rs2"], trafficCtx(`answers ${JSON.stringify(answers)}`));
   assert.equal(fwmConns() - before, 4, ctx("the FWM service counted the four connections"));
   // A port outside the group is not marked: nothing on the director answers it.
   assert.equal(get("198.51.100.105", 8080), "");
@@ -116,7 +123,8 @@ test("a reload keeps the group's fwmark and rewrites the table", async () => {
   assert.match(listTable(), /198\.51\.100\.104\/30 \. 80 : 0x000003e8/);
   assert.match(listTable(), /198\.51\.100\.120 \. 80 : 0x000003e8/);
   assert.deepEqual(savedRules(D1).filter((l) => l.startsWith("-A -f")), ["-A -f 1000 -s rr"]);
-  assert.deepEqual([get("198.51.100.106"), get("198.51.100.106")].sort(), ["rs1", "rs2"]);
+  const again = [get("198.51.100.106"), get("198.51.100.106")];
+  assert.deepEqual([...again].sort(), ["rs1", "rs2"], trafficCtx(`answers after the reload ${JSON.stringify(again)}`));
 });
 
 test("SIGTERM removes the table and the service; other tables stay", async () => {
@@ -128,5 +136,6 @@ test("SIGTERM removes the table and the service; other tables stay", async () =>
     assert.ok(!savedRules(D1).some((l) => l.includes("-f 1000")), "FWM 1000 is gone");
   } finally {
     sh(`ip netns exec ${D1} sh -c 'nft delete table ip vipdt_foreign 2>/dev/null; true'`);
+    addresses(false); // the director as the lab made it, for any suite after this one
   }
 });
