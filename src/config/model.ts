@@ -133,6 +133,8 @@ export interface Model {
   vrrp_track_process: Record<string, Doc>;
   track_file: Record<string, Doc>;
   bfd_instance: Record<string, Doc>;
+  /** The root SSL { } block: the client context of every SSL_GET. */
+  ssl?: Doc;
   virtual_server: VirtualServerModel[];
   virtual_server_group: Record<string, Rec[]>;
   /** Root static_ipaddress lines: installed at start, removed at stop. */

@@ -404,6 +404,7 @@ export function resolve(root: Doc, diags: Diagnostics, pos: PosMap, opts: Resolv
     vrrp_track_process: (root.vrrp_track_process as Record<string, Doc>) ?? {},
     track_file: (root.track_file as Record<string, Doc>) ?? {},
     bfd_instance: (root.bfd_instance as Record<string, Doc>) ?? {},
+    ...(root.SSL ? { ssl: root.SSL as Doc } : {}),
     virtual_server: [],
     virtual_server_group: (root.virtual_server_group as Record<string, Rec[]>) ?? {},
     static_ipaddress: addressEntries(root.static_ipaddress, r),

@@ -72,7 +72,7 @@ export function startLvsDaemon(model: Model, deps: LvsDaemonDeps): LvsDaemon | u
   const addCheckers = () => {
     const ident = defaultScriptIdentity(current.global);
     // the root SSL { } block (Model.ssl), read once per (re)load for every SSL_GET
-    const tls = loadTlsClientContext((current as { ssl?: Doc }).ssl);
+    const tls = loadTlsClientContext(current.ssl);
     if (tls && "error" in tls) log.error(`${tls.error}; SSL_GET checkers stay down`);
     for (const r of manager.realServers()) {
       const m = modelsOf(current, r.vs.key, r.rs.ip, r.rs.port);

@@ -1,23 +1,22 @@
 /**
  * Test driver for test/netns/checkers-fwmark.test.ts: loads a keepalived.conf, builds every
- * real server's checkers as the daemon does (the global SSL { } block included) and runs each
+ * real server's checkers as the daemon does (the model's SSL { } block included) and runs each
  * polled checker once, printing one JSON line per check: { vsPort, type, ok, detail, problems }.
  * Runs inside the checking node's namespace: `bun check-once-driver.ts CONFIG`.
  */
 import { loadConfig } from "../../src/config/load.ts";
-import type { Doc } from "../../src/config/schema/kinds.ts";
 import { buildChecker } from "../../src/check/factory.ts";
 import { loadTlsClientContext } from "../../src/check/http.ts";
 
 const path = process.argv[2];
 if (!path) throw new Error("usage: check-once-driver.ts CONFIG");
-const { doc, model, diagnostics } = loadConfig(path);
+const { model, diagnostics } = loadConfig(path);
 const errors = diagnostics.items.filter((d) => d.severity === "error");
 if (errors.length) {
   console.log(JSON.stringify({ configErrors: errors.map((d) => d.message) }));
   process.exit(3);
 }
-const tls = loadTlsClientContext(doc.SSL as Doc | undefined);
+const tls = loadTlsClientContext(model.ssl);
 const runs: Promise<void>[] = [];
 for (const vs of model.virtual_server)
   for (const rs of vs.real_servers)

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { startVipd, waitFor } from "./daemon.ts";
 import { createLab, run, type Lab } from "./lab.ts";
 
 const ROOT = process.getuid?.() === 0;
@@ -177,6 +178,25 @@ virtual_server ${rsIp.includes(":") ? "2001:db8::200" : "192.0.2.200"} ${port} {
     expect(counters.length).toBe(2);
     expect(counters[0]!).toBeGreaterThan(0);
     expect(counters[1]!).toBeGreaterThan(0);
+  }, 60_000);
+
+  test("the compiled daemon: SSL_GET with the SSL block (and fwmark 7) is up in vipd status; without the block it is down", async () => {
+    // no IPVS on this kernel: the checkers still run, and the status lists them (lvs.checkers)
+    type Checker = { type: string; up: boolean; hasRun: boolean; detail?: string };
+    const checkerOf = async (v: ReturnType<typeof startVipd>) => {
+      const st = (await v.status().catch(() => undefined)) as { lvs?: { checkers: Checker[] } } | undefined;
+      const c = st?.lvs?.checkers[0];
+      return c?.hasRun ? c : undefined;
+    };
+    for (const [conf, up] of [[sslBlock(work) + vs(21, SRV4, 8443, sslGet), true], [vs(21, SRV4, 8443, sslGet), false]] as const) {
+      const v = startVipd(lab.node("lb").ns, conf, { name: `vipd@lb-ssl-${up}` });
+      try {
+        const c = await waitFor(() => checkerOf(v), 20_000, () => `a checker report from vipd (ssl block ${up}):\n${v.lines.map((l) => l.line).join("\n")}`);
+        expect({ type: c.type, up: c.up }).toEqual({ type: "SSL_GET", up });
+      } finally {
+        await v.stop();
+      }
+    }
   }, 60_000);
 
   test("SSL_GET without the SSL block is refused by a server demanding a client certificate", async () => {
