@@ -7,7 +7,7 @@
 // from the npm registry (cached in ~/.bun after), hence the long hook timeout.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { hostTarget } from "../../src/version.ts";
 
@@ -212,6 +212,26 @@ describe("scripts/build --all: the release", () => {
       expect(withoutOrigin(models[1])).toEqual(withoutOrigin(models[0]));
     }, 60_000);
   });
+
+  // The aarch64 glibc binary, run by qemu-user with Debian's aarch64 glibc: the bundle boots,
+  // parses configs, and reaches libc through bun:ffi (SIGRTMIN comes from libc). qemu-user does
+  // not translate every netlink request, so the daemon itself is not run this way.
+  const QEMU = "/usr/bin/qemu-aarch64-static", ARM_ROOT = "/usr/aarch64-linux-gnu";
+  test.skipIf(!existsSync(QEMU) || !existsSync(`${ARM_ROOT}/lib/ld-linux-aarch64.so.1`))("the linux-arm64-gnu binary runs (qemu-user): version, check, libc through FFI", () => {
+    const arm = (...args: string[]) => run([QEMU, "-L", ARM_ROOT, `${out}/vipd-linux-arm64-gnu`, ...args], root, 120_000);
+    const v = arm("version");
+    expect(v.stderr).toBe("");
+    expect(v.stdout).toMatch(/^vipd \S+ \(\w+\) linux-arm64-gnu\n$/);
+    expect(v.stdout).toStartWith(`vipd ${version} `);
+    const c = arm("check", "-f", "test/fixtures/configs/01-basic-master.conf");
+    expect(c.code).toBe(0);
+    expect(c.stdout).toContain("1 vrrp_instance(s), 1 virtual address(es)");
+    const bad = arm("check", "-f", "test/fixtures/invalid/" + readdirSync(`${root}test/fixtures/invalid`).filter((f) => f.endsWith(".conf")).sort()[0]!);
+    expect(bad.code).not.toBe(0);
+    // SIGRTMIN+2 (34+2 with glibc): read from the aarch64 libc through dlopen + FFI
+    const sig = arm("keepalived", "--signum=JSON");
+    expect({ code: sig.code, out: sig.stdout.trim() }).toEqual({ code: 0, out: "36" });
+  }, 300_000);
 
   test("each binary is an ELF for its CPU with its libc's loader", () => {
     const expected: Record<Target, { machine: number; interp: string; file: string }> = {
