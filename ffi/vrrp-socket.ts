@@ -262,6 +262,21 @@ function ipMreqn(group: string, local: string | undefined, ifindex: number): Uin
   return b;
 }
 
+/**
+ * IP(V6)_MULTICAST_ALL 0: a hardening option (only groups joined on this socket are
+ * received). Kernels before 2.6.31/4.20 and qemu-user emulation refuse it with ENOPROTOOPT;
+ * the group bind and the advert checks filter the same packets then, so that one error is
+ * not fatal.
+ */
+function multicastAllOff(fd: number, v6: boolean): void {
+  try {
+    if (v6) setsockoptInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0, "IPV6_MULTICAST_ALL");
+    else setsockoptInt(fd, IPPROTO_IP, IP_MULTICAST_ALL, 0, "IP_MULTICAST_ALL");
+  } catch (e) {
+    if ((e as { code?: string }).code !== "ENOPROTOOPT") throw e;
+  }
+}
+
 function openV4Rx(o: VrrpSocketOptions, ifindex: number, opened: number[]): number {
   const proto = o.protocol ?? IPPROTO_VRRP;
   const fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, proto);
@@ -270,7 +285,7 @@ function openV4Rx(o: VrrpSocketOptions, ifindex: number, opened: number[]): numb
   if (o.rcvbuf) setsockoptInt(fd, SOL_SOCKET, SO_RCVBUF, o.rcvbuf, "SO_RCVBUF");
   setsockoptInt(fd, IPPROTO_IP, IP_PKTINFO, 1, "IP_PKTINFO");
   // Only groups joined on this socket (none in unicast mode), not every group on the host.
-  setsockoptInt(fd, IPPROTO_IP, IP_MULTICAST_ALL, 0, "IP_MULTICAST_ALL");
+  multicastAllOff(fd, false);
   if (!o.unicast) {
     const group = o.group ?? VRRP_GROUP_V4;
     setsockoptBuf(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, ipMreqn(group, undefined, ifindex), "IP_ADD_MEMBERSHIP");
@@ -294,7 +309,7 @@ function openV4Tx(o: VrrpSocketOptions, ifindex: number, opened: number[]): numb
   const group = o.group ?? VRRP_GROUP_V4;
   setsockoptBuf(fd, IPPROTO_IP, IP_MULTICAST_IF, ipMreqn(group, o.multicastSource, ifindex), "IP_MULTICAST_IF");
   setsockoptInt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, 0, "IP_MULTICAST_LOOP");
-  setsockoptInt(fd, IPPROTO_IP, IP_MULTICAST_ALL, 0, "IP_MULTICAST_ALL");
+  multicastAllOff(fd, false);
   setsockoptInt(fd, IPPROTO_IP, IP_MULTICAST_TTL, 255, "IP_MULTICAST_TTL"); // ignored with HDRINCL; harmless
   return fd;
 }
@@ -314,7 +329,7 @@ function openV6(o: VrrpSocketOptions, ifindex: number, opened: number[]): number
   setsockoptInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0, "IPV6_MULTICAST_LOOP");
   if (o.unicastHops !== undefined) setsockoptInt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, o.unicastHops, "IPV6_UNICAST_HOPS");
   // Only groups joined on this socket (none in unicast mode), not every group on the host.
-  setsockoptInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0, "IPV6_MULTICAST_ALL");
+  multicastAllOff(fd, true);
   if (!o.unicast) {
     const mreq = alloc(20); // struct ipv6_mreq {in6_addr group; int ifindex}
     mreq.set(parseIPv6(o.group ?? VRRP_GROUP_V6), 0);
