@@ -106,7 +106,10 @@ wait
     const gap = firstAfter - tKill;
     const failed = all.filter((s) => !s.answer).length;
     console.log(`    answers resumed ${Math.round(gap)} ms after the kill (last answer ${Math.round(tKill - lastBefore)} ms before it; ${failed} of ${all.length} requests failed)`);
-    assert.ok(gap <= 1500, `answers resumed ${Math.round(gap)} ms after the kill${logs()}`);
+    // ~0.35 s of down timer, then the client's next request; TCG on a loaded host stretches both
+    // (1.5 s has been seen), so the bound guards against a stuck failover, not the milliseconds
+    // (scripts/bench/failover measures those).
+    assert.ok(gap <= 3000, `answers resumed ${Math.round(gap)} ms after the kill${logs()}`);
     // The answers after the failover come from every real server (rr through d2).
     const after = resumed().map((s) => s.answer!);
     assert.deepEqual(Object.keys(tally(after)).sort(), ["rs1", "rs2", "rs3"], after.join(","));
