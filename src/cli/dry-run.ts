@@ -6,6 +6,7 @@
  */
 import { existsSync } from "node:fs";
 import { Ipvs } from "../../ffi/ipvs.ts";
+import { Nft } from "../../ffi/nft.ts";
 import type { Model } from "../config/model.ts";
 import { type HostSnapshot, type PlannedChange, PlanningHost } from "../daemon/dry-run-host.ts";
 import type { Logger } from "../daemon/logger.ts";
@@ -54,10 +55,14 @@ function ipvsPlan(model: Model, snap: HostSnapshot, log: Logger): string[] {
   const out = [read.ok ? "# IPVS (compared with the kernel's table):" : `# IPVS (${read.why}; planned against an empty table):`];
   const planning = new PlanningIpvs(read.ok ? read.snap : emptyIpvs());
   const quiet: Logger = { info() {}, debug() {}, warn: (m) => log.warn(m), error: (m) => log.error(m) };
-  const manager = createLvsManager(model, { log: quiet, openIpvs: () => ({ ok: true, ipvs: planning }), runScript: () => undefined, repairIntervalMs: 0 });
+  // nftables_ipvs: the marking table vipd would write, recorded instead of run
+  const nftScripts: string[] = [];
+  const nft = { available: new Nft({ warn: () => {} }).available, apply: async (script: string) => (nftScripts.push(script), { ok: true as const }) };
+  const manager = createLvsManager(model, { log: quiet, openIpvs: () => ({ ok: true, ipvs: planning }), runScript: () => undefined, repairIntervalMs: 0, nft });
   manager.setLocalAddresses(snap.addresses.map((a) => a.address));
   manager.start();
   out.push(...(planning.changes.length ? planning.changes.map((c) => `${c.op} ipvs ${c.text}`) : ["no IPVS changes at start"]));
+  for (const script of nftScripts) out.push("apply nft nftables_ipvs:", ...script.trim().split("\n").map((l) => `    ${l}`));
   for (const vs of manager.status().virtualServers) {
     for (const rs of vs.realServers) if (!rs.alive) out.push(`# (${vs.label}) real-server ${rs.address}:${rs.port} joins once its checkers pass (alpha)`);
     if (vs.suspended) out.push(`# (${vs.label}) ha_suspend: checkers wait until a service address is local`);

@@ -91,4 +91,38 @@ describe.skipIf(!ROOT)("vipd run --dry-run (netns)", () => {
     expect(r.out).not.toMatch(/^add route/m);
     expect(state(ns)).toEqual(before);
   });
+
+  test("IPVS without ip_vs loaded: planned against an empty table, nftables_ipvs marking table shown, nothing applied", () => {
+    const ns = lab!.node("a").ns;
+    const lvsConf = `${dir}/lvs.conf`;
+    writeFileSync(lvsConf, `global_defs {
+    nftables_ipvs
+}
+virtual_server_group web {
+    198.51.100.104/30 80
+}
+virtual_server group web {
+    lvs_sched rr
+    protocol TCP
+    real_server 203.0.113.11 80 {
+        weight 1
+    }
+}
+`);
+    const before = state(ns);
+    const r = Bun.spawnSync(["ip", "netns", "exec", ns, VIPD_BIN, "run", "--dry-run", "-f", lvsConf], { stdout: "pipe", stderr: "pipe", timeout: 20_000 });
+    const out = r.stdout.toString();
+    if (process.env.VIPDT_SHOW) console.log(out);
+    expect(r.exitCode).toBe(0);
+    const lines = out.split("\n");
+    // this kernel has no IPVS: the plan says so instead of pretending to compare
+    expect(lines).toContain("# IPVS (IPVS is not loaded (no /proc/net/ip_vs): vipd would load it; planned against an empty table):");
+    expect(lines).toContain("add ipvs service FWM 1000 scheduler rr");
+    expect(lines).toContain("add ipvs real-server FWM 1000 -> 203.0.113.11:80 NAT weight 1");
+    const nft = lines.indexOf("apply nft nftables_ipvs:");
+    expect(nft).toBeGreaterThan(0);
+    expect(lines.slice(nft).join("\n")).toContain("elements = { 198.51.100.104-198.51.100.107 . 80 : 1000 }");
+    // nothing changed: no nft table, addresses, routes
+    expect(state(ns)).toEqual(before);
+  });
 });
