@@ -2,7 +2,8 @@
  * Operations against the compiled vipd in namespaces: keepalived's dump signals (USR1, USR2,
  * SIGRTMIN+2) write keepalived's files; `--signum` equals Debian keepalived's; the `keepalived`
  * symlink's -t exit codes; and Debian's keepalived.service ExecStart line, run against the
- * symlink, starts vipd, elects, and talks sd_notify to a socket standing in for systemd.
+ * symlink, starts vipd, elects, and talks sd_notify to a socket standing in for systemd; the
+ * OpenWrt procd script's instance command (procd stood in for) starts vipd through the keepalived CLI.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -99,6 +100,57 @@ describe.skipIf(!isRoot || !haveKeepalived)("operations (compiled vipd in namesp
     await v.stop("SIGTERM", 5000);
     expect(v.exitCode).toBe(0);
   }, 20_000);
+
+  // OpenWrt's procd is not packaged for Debian (and code fetched from its repository may not be
+  // committed here), so procd itself is stood in for: the script's start_service runs with
+  // procd.sh's instance functions recording the command, which is then run as procd would
+  // (stdout/stderr captured, /var/run private), and reload_service's signal is delivered to it.
+  test("OpenWrt procd script: the instance start_service builds from UCI starts vipd through the keepalived CLI; reload_service reloads it", async () => {
+    const init = new URL("../../packaging/openwrt/vipd.init", import.meta.url).pathname;
+    const conf = `${dir}/procd.conf`, run = `${dir}/procd-run`, uci = `${dir}/uci-vipd`;
+    mkdirSync(run);
+    writeFileSync(uci, "");
+    writeFileSync(conf, instanceConfig({ priority: 200, vips: ["192.0.2.88/24"], advertInt: 0.5 }));
+    const stub = `
+      procd_open_instance() { :; }
+      procd_close_instance() { :; }
+      procd_set_param() { if [ "$1" = command ]; then shift; printf '%s\\n' "$@"; fi; }
+      procd_append_param() { if [ "$1" = command ]; then shift; printf '%s\\n' "$@"; fi; }
+      config_load() { :; }
+      config_get() { eval "v=\\\${UCI_$3:-$4}"; eval "$1=\\$v"; }
+      config_get_bool() { config_get "$@"; }
+      config_list_foreach() { for a in $UCI_extra_arg; do "$3" "$a"; done; }
+      . "$1"
+      start_service
+    `;
+    const built = Bun.spawnSync(["sh", "-c", stub, "sh", init], {
+      stdout: "pipe", stderr: "pipe", env: { ...process.env, VIPD_UCI: uci, UCI_config_file: conf, UCI_log_console: "1", UCI_extra_arg: "-D" },
+    });
+    expect(built.stderr.toString()).toBe("");
+    const argv = built.stdout.toString().trim().split("\n");
+    expect(argv.slice(0, 3)).toEqual(["/usr/sbin/vipd", "keepalived", "--dont-fork"]);
+    expect(argv).toContain("-D");
+    argv[0] = VIPD_BIN; // where this suite's binary is
+    // /var/run (the script's --pid file) and /run are private to the daemon's mount namespace
+    const script = `mount --bind ${run} /var/run && mount --bind ${run} /run && exec "$@"`;
+    const daemon = new Proc("procd-instance@a", ["ip", "netns", "exec", env.ns("a"), "sh", "-c", script, "sh", ...argv]);
+    try {
+      await daemon.waitLine(/\(VI_1\) Entering MASTER STATE/, 10_000);
+      await waitFor(() => hasAddress(env.ns("a"), "192.0.2.88"), 3000, "VIP on a");
+      const pid = Number(readFileSync(`${run}/vipd.pid`, "utf8").trim());
+      expect(pid).toBe(daemon.pid);
+      // reload_service: procd_send_signal vipd '*' HUP, delivered to the instance
+      const reload = Bun.spawnSync(["sh", "-c", `procd_send_signal() { kill -"$3" ${pid}; }; . "$1"; reload_service`, "sh", init], { stderr: "pipe" });
+      expect(reload.exitCode).toBe(0);
+      await daemon.waitLine(/Reloaded/, 10_000);
+      expect(daemon.exitCode).toBeNull();
+      process.kill(pid, "SIGTERM");
+      expect(await Promise.race([daemon.exited, Bun.sleep(8000).then(() => -1)])).toBe(0);
+      expect(hasAddress(env.ns("a"), "192.0.2.88")).toBe(false);
+    } finally {
+      daemon.kill("SIGKILL");
+    }
+  }, 30_000);
 
   test("Debian's keepalived.service ExecStart, run against the symlink: starts, elects, notifies systemd", async () => {
     const unit = readFileSync("/lib/systemd/system/keepalived.service", "utf8");
