@@ -9,6 +9,7 @@ import { BfdCheckFollower, type BfdCheckSource } from "../check/bfd.ts";
 import { CheckRunner } from "../check/runner.ts";
 import type { PingTransport } from "../check/ping.ts";
 import { Nft } from "../../ffi/nft.ts";
+import { RtNetlink } from "../../ffi/rtnetlink.ts";
 import { createLvsManager, type LvsManager, type LvsNft, type LvsStatus } from "../lvs/manager.ts";
 import type { IpvsOpen } from "../lvs/manager.ts";
 import type { Logger } from "./logger.ts";
@@ -24,6 +25,51 @@ export interface LvsDaemonDeps {
   bfd?: BfdCheckSource & { onEvent(cb: (name: string, up: boolean) => void): void };
   /** nftables for nftables_ipvs (default: `nft` from PATH, its absence logged by the manager). */
   nft?: LvsNft;
+  /** The local addresses for ha_suspend (default: a netlink address dump every second, only when ha_suspend is configured). */
+  localAddresses?: LocalAddressSource;
+}
+
+/** Where ha_suspend learns which addresses are local (keepalived follows netlink address events). */
+export interface LocalAddressSource {
+  /** Every address configured locally now. */
+  list(): string[];
+  /** Calls `onChange` when the addresses may have changed; returns the function that stops watching. */
+  watch(onChange: () => void): () => void;
+}
+
+/** The default LocalAddressSource: dumps the namespace's addresses every `periodMs` and reports changes. */
+export function pollingLocalAddresses(log: Logger, periodMs = 1000): LocalAddressSource {
+  let nl: RtNetlink | undefined;
+  let failed = false;
+  let last: string[] = [];
+  const list = (): string[] => {
+    try {
+      nl ??= new RtNetlink();
+      last = nl.dumpAddresses().map((a) => a.address);
+      failed = false;
+    } catch (e) {
+      if (!failed) log.error(`ha_suspend: cannot list the local addresses: ${(e as Error).message}`);
+      failed = true;
+    }
+    return last;
+  };
+  return {
+    list,
+    watch(onChange) {
+      let seen = [...last].sort().join(" ");
+      const timer = setInterval(() => {
+        const now = [...list()].sort().join(" ");
+        if (now === seen) return;
+        seen = now;
+        onChange();
+      }, periodMs);
+      return () => {
+        clearInterval(timer);
+        nl?.close();
+        nl = undefined;
+      };
+    },
+  };
 }
 
 export interface LvsDaemon {
@@ -91,6 +137,19 @@ export function startLvsDaemon(model: Model, deps: LvsDaemonDeps): LvsDaemon | u
     }
   };
 
+  // ha_suspend: the manager suspends checkers while no service address is local, so it must
+  // know the local addresses before start and follow them while running.
+  let unwatch: (() => void) | undefined;
+  let source = deps.localAddresses;
+  const followAddresses = () => {
+    if (unwatch || !manager.realServers().some((r) => r.vs.haSuspend)) return;
+    source ??= pollingLocalAddresses(log);
+    const s = source;
+    manager.setLocalAddresses(s.list());
+    unwatch = s.watch(() => manager.setLocalAddresses(s.list()));
+  };
+
+  followAddresses();
   manager.start();
   addCheckers();
   return {
@@ -103,6 +162,7 @@ export function startLvsDaemon(model: Model, deps: LvsDaemonDeps): LvsDaemon | u
       for (const s of runner.snapshot()) runner.remove(s.rsRef);
       bfd?.clear();
       manager.reload(next);
+      followAddresses();
       addCheckers();
     },
     status: () => ({
@@ -110,6 +170,8 @@ export function startLvsDaemon(model: Model, deps: LvsDaemonDeps): LvsDaemon | u
       checkers: runner.snapshot().map((c) => (c.type === "BFD_CHECK" ? { ...c, up: bfd?.stateOf(c.rsRef, c.index) ?? c.up } : c)),
     }),
     async stop() {
+      unwatch?.();
+      unwatch = undefined;
       runner.stop();
       await manager.stop();
       await scripts.shutdown(500);
