@@ -65,7 +65,7 @@ export function bfdInstances(blocks: Record<string, Doc>): { instances: BfdInsta
     const checkerFlag = d.checker === true;
     instances.push({
       session: {
-        name, minRxUs: (num("min_rx") ?? 10) * 1000, minTxUs: (num("min_tx") ?? 10) * 1000, idleTxUs: idleTx * 1000,
+        name, minRxUs: Math.round((num("min_rx") ?? 10) * 1000), minTxUs: Math.round((num("min_tx") ?? 10) * 1000), idleTxUs: Math.round(idleTx * 1000),
         detectMult: num("multiplier") ?? 5, passive: d.passive === true, ttl, maxHops,
       },
       family, neighbor, ...(source ? { source } : {}), multihop: d.multihop === true,

@@ -12,6 +12,8 @@ import { BfdSession } from "../../src/bfd/session.ts";
 import type { RealServerModel } from "../../src/config/model.ts";
 import type { Doc } from "../../src/config/schema/kinds.ts";
 import { BfdRuntime, type BfdNet, type BfdPacketMeta } from "../../src/daemon/bfd-runtime.ts";
+import { bfdInstances } from "../../src/bfd/config.ts";
+import { loadConfigText } from "../../src/config/load.ts";
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -201,5 +203,18 @@ describe("BFD runtime reload", () => {
     rt.reload({ B1: { neighbor_ip: "192.0.2.9", min_rx: 200 } });
     expect(rt.state("B1")).toBe(false);
     expect(rt.status()[0]!.localDiscriminator).not.toBe(before);
+  });
+});
+
+describe("bfd_instance intervals", () => {
+  test("min_rx/min_tx/idle_tx take keepalived's milliseconds with up to 3 decimals (kept in µs)", () => {
+    const text = "bfd_instance b1 {\n  neighbor_ip 192.0.2.2\n  min_rx 1.5\n  min_tx 2.25\n  idle_tx 1000.125\n}\n";
+    const loaded = loadConfigText(text, "b.conf", { hostname: "h", env: {} });
+    expect(loaded.diagnostics.errors).toEqual([]);
+    const [b1] = bfdInstances(loaded.model.bfd_instance).instances;
+    expect({ rx: b1!.session.minRxUs, tx: b1!.session.minTxUs, idle: b1!.session.idleTxUs }).toEqual({ rx: 1500, tx: 2250, idle: 1000125 });
+    // below keepalived's 1 ms minimum is a config error
+    const bad = loadConfigText(text.replace("min_rx 1.5", "min_rx 0.5"), "b.conf", { hostname: "h", env: {} });
+    expect(bad.diagnostics.errors.map((d) => d.message).join()).toContain("min_rx: value 0.5 out of range");
   });
 });

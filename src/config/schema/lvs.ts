@@ -1,7 +1,7 @@
 /** LVS blocks: virtual_server_group, virtual_server, real_server and the checkers (reference §1.12–1.13). */
 import { type BlockSpec, type FieldSpec, type Kind, type Rec, block, flag, headed, lines, list, named, one, record, repeated, script } from "./kinds.ts";
 import { integer, kw, seconds, userGroup, weightWithReverse } from "./common.ts";
-import { ifname, int, ip, oneOf, pattern, port, str } from "./scalar.ts";
+import { ifname, int, ip, num, oneOf, pattern, port, str } from "./scalar.ts";
 
 export const SCHEDULERS = ["rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos"] as const;
 
@@ -255,9 +255,9 @@ export const bfdInstance: BlockSpec = {
   keywords: {
     source_ip: kw(one(ip()), "local address"),
     neighbor_ip: kw(one(ip()), "peer address"),
-    min_rx: kw(integer(1, 1000000), "required minimum receive interval (ms)", { default: 10 }),
-    min_tx: kw(integer(1, 1000000), "desired minimum transmit interval (ms)", { default: 10 }),
-    idle_tx: kw(integer(1, 1000000), "transmit interval while down (ms)", { default: 1000 }),
+    min_rx: kw(one(num(1, 4294967, "ms, up to 3 decimals")), "required minimum receive interval (ms)", { default: 10 }),
+    min_tx: kw(one(num(1, 4294967, "ms, up to 3 decimals")), "desired minimum transmit interval (ms)", { default: 10 }),
+    idle_tx: kw(one(num(1, 4294967, "ms, up to 3 decimals")), "transmit interval while down (ms)", { default: 1000 }),
     multiplier: kw(integer(1, 255), "detection multiplier", { default: 5 }),
     passive: kw(flag(), "do not initiate"),
     ttl: kw(integer(1, 255), "TTL sent (IPv4 default 255); received packets need TTL ≥ ttl − max_hops", { default: 255 }),
