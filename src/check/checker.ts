@@ -2,6 +2,7 @@
  * What every health checker is: an object that runs one check when asked and says whether it
  * passed. The scheduler decides when; the checker only does the I/O, never blocking the loop.
  */
+import type { SocketTarget } from "../../ffi/tcp-socket.ts";
 import type { Doc } from "../config/schema/kinds.ts";
 
 /** The result of one check. */
@@ -25,14 +26,8 @@ export interface Checker {
   close(): void;
 }
 
-/** Where and how a checker connects (connect_ip, connect_port, bindto, bind_port, bind_if, fwmark). */
-export interface ConnectTarget {
-  host: string;
-  port: number;
-  bindto?: string;
-  bindPort?: number;
-  bindIf?: string;
-  fwmark?: number;
+/** Where and how a checker connects (connect_ip, connect_port, bindto, bind_port, bind_if, fwmark), and its connect_timeout. */
+export interface ConnectTarget extends SocketTarget {
   timeoutMs: number;
 }
 

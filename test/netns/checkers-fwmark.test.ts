@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { startVipd, waitFor } from "./daemon.ts";
-import { createLab, run, type Lab } from "./lab.ts";
+import { createLab, run, type Lab, waitListening } from "./lab.ts";
 
 const ROOT = process.getuid?.() === 0;
 const PYTHON = "/usr/bin/python3";
@@ -70,16 +70,6 @@ describe.skipIf(!TOOLS)("checker sockets: fwmark (SO_MARK) and the SSL client co
   const start = (cmd: string[], cwd?: string) =>
     procs.push(Bun.spawn(["ip", "netns", "exec", lab.node("srv").ns, ...cmd], { stdout: "ignore", stderr: "ignore", stdin: "ignore", ...(cwd ? { cwd } : {}) }));
 
-  async function waitListening(tcp: number[], udp: number[], ms = 8000): Promise<void> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const t = lab.exec("srv", ["ss", "-Hltn"]).stdout + lab.exec("srv", ["ss", "-Hlun"]).stdout;
-      const missing = [...tcp, ...udp].filter((p) => !new RegExp(`:${p}\\s`).test(t));
-      if (missing.length === 0) return;
-      if (Date.now() > end) throw new Error(`servers not listening on ${missing.join(", ")}`);
-      await Bun.sleep(50);
-    }
-  }
 
   /** Runs every checker of `conf` once in the checking node; results by virtual server port. */
   async function checkOnce(name: string, conf: string): Promise<Map<number, Line>> {
@@ -135,7 +125,7 @@ virtual_server ${rsIp.includes(":") ? "2001:db8::200" : "192.0.2.200"} ${port} {
     start([PYTHON, join(work, "aux.py"), "tcp-smtp", SRV4, "2525"]);
     start([PYTHON, join(work, "aux.py"), "udp-echo", SRV4, "9000"]);
     start([PYTHON, join(work, "aux.py"), "udp-dns", SRV4, "5353"]);
-    await waitListening([8080, 8443, 2525], [9000, 5353]);
+    await waitListening(lab, "srv", [8080, 8443, 2525], [9000, 5353]);
   }, 60_000);
 
   afterAll(() => {

@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createLab, run, type Lab } from "./lab.ts";
+import { createLab, run, type Lab, waitListening } from "./lab.ts";
 
 const ROOT = process.getuid?.() === 0;
 const PYTHON = "/usr/bin/python3";
@@ -98,17 +98,6 @@ describe.skipIf(!TOOLS)("health checkers against real servers in a namespace", (
     procs.delete(name);
   }
 
-  /** Waits until the srv namespace listens on every port (tcp and udp). */
-  async function waitListening(tcp: number[], udp: number[], ms = 8000): Promise<void> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const t = lab.exec("srv", ["ss", "-Hltn"]).stdout + lab.exec("srv", ["ss", "-Hlun"]).stdout;
-      const missing = [...tcp, ...udp].filter((p) => !new RegExp(`:${p}\\s`).test(t));
-      if (missing.length === 0) return;
-      if (Date.now() > end) throw new Error(`servers not listening on ${missing.join(", ")}`);
-      await Bun.sleep(50);
-    }
-  }
 
   async function waitFor(what: string, ms: number, cond: () => boolean): Promise<void> {
     const end = Date.now() + ms;
@@ -215,7 +204,7 @@ virtual_server 203.0.113.1 ${port} {
     run(["ip", "-n", lab.node("srv").ns, "addr", "add", `${FLAP_IP}/24`, "dev", "eth0"]);
     writeFileSync(join(work, "flag"), "");
     writeFileSync(join(work, "flap.value"), "0\n");
-    await waitListening([8081, 8444, 2527], [5355, 9003]);
+    await waitListening(lab, "srv", [8081, 8444, 2527], [5355, 9003]);
     const readyAt = Date.now();
     await waitFor("flap checkers up again", 10_000, () => flapPorts.every((p) => transitions(p).some((r) => r.transition === "up")));
     await Bun.sleep(300); // a late extra transition would show up here
@@ -258,7 +247,7 @@ virtual_server 203.0.113.1 ${port} {
     start("udp-echo", [PYTHON, join(work, "aux.py"), "udp-echo", SRV, "9000"]);
     start("udp-silent", [PYTHON, join(work, "aux.py"), "udp-silent", SRV, "9002"]);
     startFlapServers();
-    await waitListening([8080, 8081, 8443, 8444, 2525, 2527, 8090, 8091], [5353, 5355, 9000, 9002, 9003]);
+    await waitListening(lab, "srv", [8080, 8081, 8443, 8444, 2525, 2527, 8090, 8091], [5353, 5355, 9000, 9002, 9003]);
 
     writeFileSync(join(work, "keepalived.conf"), config());
     driver = Bun.spawn(["ip", "netns", "exec", lab.node("lb").ns, process.execPath, DRIVER, join(work, "keepalived.conf")], { stdout: "pipe", stderr: "pipe", stdin: "pipe" });

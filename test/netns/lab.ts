@@ -178,3 +178,15 @@ export function createLab(opts: LabOptions): Lab {
     throw err;
   }
 }
+
+/** Waits (bounded) until `node` of `lab` listens on every TCP and UDP port given. */
+export async function waitListening(lab: Lab, node: string, tcp: number[], udp: number[], ms = 8000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const t = lab.exec(node, ["ss", "-Hltn"]).stdout + lab.exec(node, ["ss", "-Hlun"]).stdout;
+    const missing = [...tcp, ...udp].filter((p) => !new RegExp(`:${p}\\s`).test(t));
+    if (missing.length === 0) return;
+    if (Date.now() > end) throw new Error(`${node}: not listening on ${missing.join(", ")}`);
+    await Bun.sleep(50);
+  }
+}
