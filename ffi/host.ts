@@ -15,8 +15,11 @@ import { createFdWatcher, type FdWatcher } from "./fdwatch.ts";
 import { IFF_LOWER_UP, IFF_NOARP, IFF_RUNNING, IFF_UP, PacketSocket } from "./packet-socket.ts";
 import {
   type AddressInfo, IFA_F_SECONDARY, type LinkInfo, RTM_DELROUTE, RTM_DELRULE, RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE, RTMGRP_IPV4_RULE,
-  RTMGRP_IPV6_IFADDR, RTMGRP_IPV6_ROUTE, RTMGRP_IPV6_RULE, RTMGRP_LINK, RtMonitor, RtNetlink,
+  RTMGRP_IPV6_IFADDR, RTMGRP_IPV6_ROUTE, RTMGRP_IPV6_RULE, RTMGRP_LINK, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_ROUTE,
+  RTNLGRP_IPV6_RULE, RtMonitor, RtNetlink,
 } from "./rtnetlink.ts";
+import { NETLINK_ADD_MEMBERSHIP } from "./netlink.ts";
+import { SOL_NETLINK, setsockoptInt } from "./libc.ts";
 import { VrrpSocket } from "./vrrp-socket.ts";
 
 const IFA_F_NOPREFIXROUTE = 0x200;
@@ -43,6 +46,7 @@ export class RealHost implements Host {
   #watcher: FdWatcher;
   #nl = new RtNetlink();
   #monitor: RtMonitor | undefined;
+  #routesWatched = false;
   #packets = new Map<string, PacketSocket>();
   #listeners: Array<(ev: NetEvent) => void> = [];
   #sockets = new Set<VrrpSocket>();
@@ -128,6 +132,8 @@ export class RealHost implements Host {
   }
   onNetEvent(cb: (ev: NetEvent) => void, opts: { routes?: boolean } = {}): void {
     this.#listeners.push(cb);
+    if (this.#monitor && opts.routes) this.watchRoutes();
+    this.#routesWatched ||= opts.routes === true;
     const emit = (out: NetEvent) => {
       for (const l of this.#listeners) l(out);
     };
@@ -149,6 +155,12 @@ export class RealHost implements Host {
         }
       },
     });
+  }
+  watchRoutes(): void {
+    if (this.#routesWatched || !this.#monitor) return;
+    this.#routesWatched = true;
+    for (const g of [RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE])
+      setsockoptInt(this.#monitor.sock.fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, g, "NETLINK_ADD_MEMBERSHIP");
   }
   applyRoutes(specs: readonly RouteSpec[], op: "add" | "delete"): HostBatchResult[] {
     return applyRoutes(this.#nl, specs, op).map(batchResult);

@@ -131,6 +131,8 @@ export interface Host {
   /** Link and address changes. */
   /** Subscribes to link and address changes; `routes` adds deletions of protocol-keepalived routes and rules. */
   onNetEvent(cb: (ev: NetEvent) => void, opts?: { routes?: boolean }): void;
+  /** Adds route and rule deletions to the events already subscribed (a reload that starts tracking routes). */
+  watchRoutes?(): void;
   /** Adds or deletes routes, never stopping at one failure; one result per spec, in order. */
   applyRoutes(specs: readonly RouteSpec[], op: "add" | "delete"): HostBatchResult[];
   /** Like applyRoutes, for policy rules. */

@@ -208,6 +208,7 @@ export class VrrpRuntime {
       } else news.push(m);
     }
     this.#net.reload(model, new Map(pairs.map(([r, m]) => [r.model.name, m.name])));
+    if (this.#net.tracksRoutes()) this.#host.watchRoutes?.();
     for (const [old, m] of pairs) {
       this.#reconfigure(old, m, addrs, now);
       keep.push(old);

@@ -7,7 +7,7 @@
  * Each test has its own lab and they run concurrently (advert_int 0.1, VRRPv3).
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { adverts, hasAddress, killAll, Proc, TestEnv, wallMs, waitFor, type Vipd, type WireFrame } from "./daemon.ts";
 import { addDummy, addVeth, instanceStatus, setLink, shellScript, tempDir, waitStatus } from "./daemon-extra.ts";
@@ -172,6 +172,27 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
       await e.close();
     }
   }, 40_000);
+
+  test.concurrent("a reload that adds the first tracked static route starts watching route deletions: the route is reinstated", async () => {
+    const e = new TestEnv(createLab({ purpose: "vcrtrl", nodes: ["a", "b"], v4: "192.0.2.0/24" }));
+    try {
+      const base = globals("rr") + inst({ priority: 200, vip: "192.0.2.100/24 dev eth0" });
+      const A = e.vipd("a", base);
+      await waitStatus(A, "MASTER", WAIT_MS);
+      writeFileSync(A.configPath, base + ["static_routes {", "    203.0.113.128/25 via 192.0.2.254 dev eth0", "}", ""].join("\n"));
+      const mark = A.lines.length;
+      A.kill("SIGHUP");
+      await A.waitLine(/Reloaded/, WAIT_MS, mark);
+      const route = () => run(["ip", "-n", e.ns("a"), "route", "show", "203.0.113.128/25"]).stdout.trim();
+      await waitFor(() => route() !== "", WAIT_MS, "the static route added by the reload");
+      run(["ip", "-n", e.ns("a"), "route", "del", "203.0.113.128/25"]);
+      await A.waitLine(/static route 203\.0\.113\.128\/25 .*was removed by someone else: reinstated/, WAIT_MS, mark);
+      await waitFor(() => route() !== "", WAIT_MS, "the static route reinstated");
+      expectClean(A);
+    } finally {
+      await e.close();
+    }
+  }, 30_000);
 
   test.concurrent("unicast across two L2 segments joined by a routing namespace: election, failover, preemption; no multicast", async () => {
     // a — r on 192.0.2.0/24, r — b on 198.51.100.0/24; r forwards.
