@@ -10,7 +10,7 @@ import type { RxMeta } from "../src/vrrp/types.ts";
 import { NFT_MISSING_MESSAGE, Nft } from "./nft.ts";
 import { IN6_ADDR_GEN_MODE_NONE, createMacvlan, deleteLink, getLink, linkIndex, setAddrGenMode, setLinkUp } from "./rtnetlink-link.ts";
 import { type BatchResult, applyRoutes, applyRules, decodeRoute, decodeRule } from "./rtnetlink-route.ts";
-import { SysctlJournal, readSysctl, sysctlPath } from "./sysctl.ts";
+import { SysctlJournal, netSysctlPath, readSysctl } from "./sysctl.ts";
 import { createFdWatcher, type FdWatcher } from "./fdwatch.ts";
 import { IFF_LOWER_UP, IFF_NOARP, IFF_RUNNING, IFF_UP, PacketSocket } from "./packet-socket.ts";
 import {
@@ -182,11 +182,11 @@ export class RealHost implements Host {
     setAddrGenMode(this.#nl, linkIndex(this.#nl, name), IN6_ADDR_GEN_MODE_NONE);
   }
   readSysctl(c: Pick<ConfSysctl, "proto" | "ifname" | "key">): number | null {
-    const v = readSysctl(sysctlPath("net", c.proto, "conf", c.ifname, c.key));
+    const v = readSysctl(netSysctlPath(c));
     return v === null ? null : Number(v);
   }
   setSysctl(c: ConfSysctl): boolean {
-    return this.#sysctls.set(sysctlPath("net", c.proto, "conf", c.ifname, c.key), c.value) !== null;
+    return this.#sysctls.set(netSysctlPath(c), c.value) !== null;
   }
   restoreSysctls(): string[] {
     return this.#sysctls.restoreAll().map((e) => `${e.path}: ${e.error}`);

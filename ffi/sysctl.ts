@@ -14,6 +14,11 @@ export function sysctlPath(...parts: string[]): string {
   return `/proc/sys/${parts.join("/")}`;
 }
 
+/** /proc/sys/net/PROTO/conf/IFNAME/KEY, or /proc/sys/net/PROTO/KEY without an interface. */
+export function netSysctlPath(c: { proto: string; ifname?: string; key: string }): string {
+  return c.ifname === undefined ? sysctlPath("net", c.proto, c.key) : sysctlPath("net", c.proto, "conf", c.ifname, c.key);
+}
+
 /** net.ipv4.conf.<ifname>.<key> ("all" and "default" are valid ifnames). */
 export function ipv4ConfPath(ifname: string, key: string): string {
   return sysctlPath("net", "ipv4", "conf", ifname, key);

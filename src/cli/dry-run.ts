@@ -105,7 +105,7 @@ function masterPlan(model: Model): string[] {
 async function readSnapshot(): Promise<HostSnapshot> {
   const { RtNetlink, IFA_F_SECONDARY } = await import("../../ffi/rtnetlink.ts");
   const { dumpRoutes, dumpRules } = await import("../../ffi/rtnetlink-route.ts");
-  const { readSysctl, sysctlPath } = await import("../../ffi/sysctl.ts");
+  const { netSysctlPath, readSysctl } = await import("../../ffi/sysctl.ts");
   const { IFF_LOWER_UP, IFF_NOARP, IFF_RUNNING, IFF_UP } = await import("../../ffi/packet-socket.ts");
   const nl = new RtNetlink();
   try {
@@ -122,7 +122,7 @@ async function readSnapshot(): Promise<HostSnapshot> {
       rules: dumpRules(nl).map((r) => ruleIdentity(r)),
       readSysctl: (c) => {
         try {
-          const v = readSysctl(sysctlPath("net", c.proto, "conf", c.ifname, c.key));
+          const v = readSysctl(netSysctlPath(c));
           return v === null ? null : Number(v);
         } catch {
           return null;

@@ -35,6 +35,11 @@ function errno(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
+/** "ipv4.conf.eth0.arp_ignore", or "ipv4.igmp_link_local_mcast_reports" for a protocol-wide key. */
+function sysctlName(c: Pick<ConfSysctl, "proto" | "ifname" | "key">): string {
+  return c.ifname === undefined ? `${c.proto}.${c.key}` : `${c.proto}.conf.${c.ifname}.${c.key}`;
+}
+
 export class PlanningHost implements Host {
   readonly changes: PlannedChange[] = [];
   #links: HostLink[];
@@ -141,17 +146,17 @@ export class PlanningHost implements Host {
     this.#plan("link", "set", `${name} addrgenmode none`);
   }
   readSysctl(c: Pick<ConfSysctl, "proto" | "ifname" | "key">): number | null {
-    const k = `${c.proto}.conf.${c.ifname}.${c.key}`;
+    const k = sysctlName(c);
     if (this.#sysctls.has(k)) return this.#sysctls.get(k)!;
     // a planned link has the defaults the kernel would give it
-    return this.#snap.readSysctl(this.#planned.has(c.ifname) ? { ...c, ifname: "default" } : c);
+    return this.#snap.readSysctl(c.ifname !== undefined && this.#planned.has(c.ifname) ? { ...c, ifname: "default" } : c);
   }
   setSysctl(c: ConfSysctl): boolean {
     const cur = this.readSysctl(c);
     if (cur === null) return false;
     if (cur === c.value) return true;
-    this.#sysctls.set(`${c.proto}.conf.${c.ifname}.${c.key}`, c.value);
-    this.#plan("sysctl", "set", `net.${c.proto}.conf.${c.ifname}.${c.key} ${cur} -> ${c.value}`);
+    this.#sysctls.set(sysctlName(c), c.value);
+    this.#plan("sysctl", "set", `net.${sysctlName(c)} ${cur} -> ${c.value}`);
     return true;
   }
   restoreSysctls(): string[] {

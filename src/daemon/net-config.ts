@@ -100,6 +100,9 @@ export class NetConfig {
   /** The last nft sync, for tests and orderly shutdown. */
   #nftTail: Promise<unknown> = Promise.resolve();
 
+  /** global_defs disable_local_igmp: no IGMP reports for link-local groups (224.0.0.18 on VMACs) while running. */
+  readonly #disableLocalIgmp: boolean;
+
   constructor(model: Model, host: Host, log: Logger, o: NetConfigOptions = {}) {
     this.#host = host;
     this.#log = log;
@@ -109,6 +112,7 @@ export class NetConfig {
     this.#staticRules = this.#mapRules("static_rules", model.static_rules, ctx);
     this.#staticAddresses = model.static_ipaddress;
     const g = model.global.doc;
+    this.#disableLocalIgmp = g.disable_local_igmp === true;
     this.#defaultInterface = (g.default_interface as string | undefined) ?? "eth0";
     this.#vmacPrefix = (g.vmac_prefix as string | undefined) ?? "vrrp";
     this.#nftOptions = nftOptionsOf(g);
@@ -224,6 +228,9 @@ export class NetConfig {
       else this.#nftFailed(r);
     }
     this.#startVmacs();
+    // keepalived's set_disable_local_igmp: the kernel-wide switch, put back at stop (sysctl journal)
+    if (this.#disableLocalIgmp && !this.#host.setSysctl({ proto: "ipv4", key: "igmp_link_local_mcast_reports", value: 0 }))
+      this.#log.warn("disable_local_igmp: the kernel has no net.ipv4.igmp_link_local_mcast_reports; IGMP reports are not suppressed");
     for (const p of this.#instances.values()) {
       if (!p.promoteSecondaries) continue;
       try {
@@ -351,6 +358,7 @@ export class NetConfig {
    */
   reload(model: Model, renamed: ReadonlyMap<string, string>): void {
     const next = new NetConfig(model, this.#host, this.#log, this.#routeNames ? { routeNames: this.#routeNames } : {});
+    if (next.#disableLocalIgmp !== this.#disableLocalIgmp) this.#log.info("Cannot change disable_local_igmp at a reload - please restart vipd");
     const key = (x: unknown) => JSON.stringify(x);
     const delta = <T>(before: readonly T[], after: readonly T[]) => ({
       gone: before.filter((b) => !after.some((a) => key(a) === key(b))),

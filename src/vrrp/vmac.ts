@@ -55,7 +55,8 @@ export function vmacName(vrid: number, family: Family, taken: (name: string) => 
 /** One sysctl change: net.<ipv4|ipv6>.conf.<ifname>.<key> = value. */
 export interface ConfSysctl {
   proto: "ipv4" | "ipv6";
-  ifname: string;
+  /** net.PROTO.conf.IFNAME.KEY; omitted: the protocol-wide net.PROTO.KEY (e.g. igmp_link_local_mcast_reports). */
+  ifname?: string;
   key: string;
   value: number;
 }

@@ -202,13 +202,13 @@ describe.skipIf(process.getuid?.() !== 0)("routes, rules, VMAC, sysctls and no_a
       lab.exec("a", ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=2", "net.ipv4.conf.eth0.rp_filter=1", "net.ipv4.conf.eth0.arp_ignore=0"]);
       const before = new Map<string, string>();
       const plan = vmacSysctls("vrrp.52", "eth0", "inet");
-      const pathOf = (s: ConfSysctl) => (s.proto === "ipv4" ? ipv4ConfPath : ipv6ConfPath)(s.ifname, s.key);
+      const pathOf = (s: ConfSysctl) => (s.proto === "ipv4" ? ipv4ConfPath : ipv6ConfPath)(s.ifname!, s.key);
       for (const s of plan) before.set(pathOf(s), sh(pathOf(s)));
       const journal = new SysctlJournal();
       inNs(() => {
         const read = (i: string) => Number(readSysctl(ipv4ConfPath(i, "rp_filter")));
         const ifs = new Map(["lo", "eth0", "vrrp.52"].map((i) => [i, read(i)] as const));
-        for (const s of rpFilterPlan(read("all"), read("default"), ifs)) journal.set(ipv4ConfPath(s.ifname, s.key), s.value, "rp_filter");
+        for (const s of rpFilterPlan(read("all"), read("default"), ifs)) journal.set(ipv4ConfPath(s.ifname!, s.key), s.value, "rp_filter");
         for (const s of plan) journal.set(pathOf(s), s.value, "vrrp.52");
       });
       // Seen from inside the namespace by another process.

@@ -194,6 +194,24 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
     }
   }, 30_000);
 
+  test.concurrent("disable_local_igmp: net.ipv4.igmp_link_local_mcast_reports is 0 while vipd runs in the namespace, back to 1 after it stops", async () => {
+    const e = new TestEnv(createLab({ purpose: "vcigmp", nodes: ["a", "b"], v4: "192.0.2.0/24" }));
+    try {
+      const path = "/proc/sys/net/ipv4/igmp_link_local_mcast_reports";
+      const value = () => run(["ip", "netns", "exec", e.ns("a"), "cat", path]).stdout.trim();
+      expect(value()).toBe("1");
+      const A = e.vipd("a", globals("ig", ["disable_local_igmp"]) + inst({ priority: 200, vip: "192.0.2.100/24 dev eth0", extra: ["use_vmac"] }));
+      await waitStatus(A, "MASTER", WAIT_MS);
+      expect(value()).toBe("0");
+      expect(run(["cat", path]).stdout.trim()).toBe("1"); // the root namespace's own switch is untouched
+      expect(await A.stop("SIGTERM", 5000)).toBe(0);
+      expect(value()).toBe("1");
+      expectClean(A);
+    } finally {
+      await e.close();
+    }
+  }, 30_000);
+
   test.concurrent("unicast across two L2 segments joined by a routing namespace: election, failover, preemption; no multicast", async () => {
     // a — r on 192.0.2.0/24, r — b on 198.51.100.0/24; r forwards.
     const e1 = new TestEnv(createLab({ purpose: "vcuni1", nodes: ["a", "r"], v4: "192.0.2.0/24" }));

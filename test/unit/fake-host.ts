@@ -213,10 +213,10 @@ export class FakeHost implements Host {
     this.log.push(`addrgenmode ${name} none`);
   }
   readSysctl(c: Pick<ConfSysctl, "proto" | "ifname" | "key">): number | null {
-    return this.sysctls.get(`${c.proto}.${c.ifname}.${c.key}`) ?? null;
+    return this.sysctls.get(sysctlKey(c)) ?? null;
   }
   setSysctl(c: ConfSysctl): boolean {
-    const key = `${c.proto}.${c.ifname}.${c.key}`;
+    const key = sysctlKey(c);
     const cur = this.sysctls.get(key);
     if (cur === undefined) return false;
     if (!this.#sysctlJournal.some((e) => e.key === key)) this.#sysctlJournal.push({ key, original: cur });
@@ -242,4 +242,9 @@ export class FakeHost implements Host {
     return this.addressTable.some((a) => a.address === address);
   }
   close(): void {}
+}
+
+/** The fake's sysctl key: "ipv4.eth0.arp_ignore", or "ipv4.igmp_link_local_mcast_reports" for a protocol-wide one. */
+function sysctlKey(c: Pick<ConfSysctl, "proto" | "ifname" | "key">): string {
+  return c.ifname === undefined ? `${c.proto}.${c.key}` : `${c.proto}.${c.ifname}.${c.key}`;
 }

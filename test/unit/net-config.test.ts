@@ -369,3 +369,30 @@ describe("NetConfig: routes and rules deleted by someone else", () => {
     expect(a.state()).toBe("MASTER");
   });
 });
+
+describe("NetConfig: disable_local_igmp", () => {
+  test("sets net.ipv4.igmp_link_local_mcast_reports to 0 at start and restores it at stop; a reload cannot change it", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const text = `global_defs {\n  disable_local_igmp\n}\n${instance("VI_1", 150, "")}`;
+    const a = node("a", "192.0.2.1", text, clock, seg);
+    a.host.sysctls.set("ipv4.igmp_link_local_mcast_reports", 1);
+    a.rt.start();
+    expect(a.host.sysctls.get("ipv4.igmp_link_local_mcast_reports")).toBe(0);
+    a.rt.reload(model(instance("VI_1", 150, "")));
+    expect(a.log.lines).toContain("Cannot change disable_local_igmp at a reload - please restart vipd");
+    expect(a.host.sysctls.get("ipv4.igmp_link_local_mcast_reports")).toBe(0);
+    a.rt.stop();
+    expect(a.host.sysctls.get("ipv4.igmp_link_local_mcast_reports")).toBe(1);
+  });
+
+  test("a kernel without the switch: one warning, nothing else", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const a = node("a", "192.0.2.1", `global_defs {\n  disable_local_igmp\n}\n${instance("VI_1", 150, "")}`, clock, seg);
+    a.rt.start();
+    expect(a.log.lines.filter((l) => l.includes("igmp_link_local_mcast_reports"))).toEqual([
+      "W disable_local_igmp: the kernel has no net.ipv4.igmp_link_local_mcast_reports; IGMP reports are not suppressed",
+    ]);
+  });
+});

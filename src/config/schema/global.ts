@@ -40,7 +40,7 @@ export const globalDefs: BlockSpec = {
     min_auto_priority_delay: kw(integer(1, 2147483647), "auto realtime escalation delay (µs)", { status: "ignored", note: TUNING }),
     dynamic_interfaces: kw(record([{ name: "allow_if_changes", option: "allow_if_changes", flag: true }], { syntax: "[allow_if_changes]" }), "allow interfaces that do not exist yet", { status: "not-implemented" }),
     default_interface: kw(one(ifname()), "interface for static addresses and routes without dev", { default: "eth0" }),
-    disable_local_igmp: kw(flag(), "suppress IGMP/MLD reports on VMAC interfaces", { status: "not-implemented" }),
+    disable_local_igmp: kw(flag(), "no IGMP reports for link-local groups while running (net.ipv4.igmp_link_local_mcast_reports 0, restored at stop; a reload cannot change it)"),
     v3_checksum_as_v2: kw(flag(), "VRRPv3 IPv4 checksum without pseudo-header (RFC 9568 reading)"),
     // LVS
     lvs_timeouts: kw(record([
