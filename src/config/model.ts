@@ -142,6 +142,8 @@ export interface Model {
   /** Root static_routes / static_rules lines (routeLines/ruleLines records, mapped by src/vrrp/routes.ts). */
   static_routes: Rec[];
   static_rules: Rec[];
+  /** Root interface_up_down_delays lines: { interface, down_delay, up_delay? } in seconds. */
+  interface_up_down_delays: Rec[];
   /** Every script the config would run (notify, vrrp_script, MISC_CHECK, …), for security checks. */
   scripts: Array<{ what: string; script: ScriptRef; pos?: SourcePos }>;
 }

@@ -11,6 +11,7 @@ import { GarpPacer } from "../vrrp/garp-schedule.ts";
 import { compareIp, type InstanceParams, VrrpInstance, type VrrpAction } from "../vrrp/instance.ts";
 import { createSyncGroups, type SyncGroup, type SyncGroupAction } from "../vrrp/sync-group.ts";
 import { nextAhSeq } from "../vrrp/ah.ts";
+import { clampDelays, LinkDebouncer, type LinkDelays } from "../vrrp/link-debounce.ts";
 import { roundAdverInt } from "../vrrp/timing.ts";
 import { AUTH_AH, AUTH_NONE, AUTH_PASS, newStats, type AuthType, type RxMeta, STATE_NAMES, VrrpState } from "../vrrp/types.ts";
 import { parseReceived, type RxConfig, validateAdvert } from "../vrrp/validate.ts";
@@ -102,6 +103,10 @@ export class VrrpRuntime {
   #channels = new Map<string, Channel>();
   #pacers = new Map<string, { pacer: GarpPacer; timer: unknown; ifname: string; kind: "arp" | "na" }>();
   #links = new Map<string, HostLink>();
+  /** interface_up_down_delays: link changes wait here; the newest report and timer of each interface. */
+  #debounce: LinkDebouncer;
+  #debounceTimers = new Map<string, unknown>();
+  #reported = new Map<string, HostLink>();
   /** Sync groups by member name. */
   #groupOf = new Map<string, SyncGroup>();
   #byName = new Map<string, Runner>();
@@ -116,13 +121,32 @@ export class VrrpRuntime {
     this.#log = log;
     this.#opts = opts;
     this.#net = new NetConfig(model, host, log);
+    this.#debounce = new LinkDebouncer(this.#linkDelays(model));
+  }
+
+  /** interface_up_down_delays in ms, clamped to what the instances on each interface allow (logged). */
+  #linkDelays(model: Model): Map<string, LinkDelays> {
+    const configured = new Map<string, LinkDelays>();
+    for (const l of model.interface_up_down_delays) {
+      const down = Number(l.down_delay ?? 0), up = l.up_delay === undefined ? 0 : Number(l.up_delay);
+      configured.set(String(l.interface), { downMs: down * 1000, upMs: up * 1000 });
+    }
+    if (!configured.size) return configured;
+    const { delays, logs } = clampDelays(configured, model.vrrp_instance.filter((m) => m.interface).map((m) => ({
+      name: m.name, ifname: m.interface!, downTimerAdverts: m.down_timer_adverts, adverIntMs: m.advert_int * 1000,
+    })));
+    for (const l of logs) this.#log.info(l);
+    return delays;
   }
 
   /** Opens sockets, removes VIPs a crashed predecessor left behind, and starts every instance. */
   start(): void {
     this.#startedAt = this.#host.wallNow();
     this.#net.start(); // VMACs first: channels and VIPs may live on them
-    for (const l of this.#host.links()) this.#links.set(l.name, l);
+    for (const l of this.#host.links()) {
+      this.#links.set(l.name, l);
+      this.#debounce.report(l.name, l.up, this.#host.now(), true);
+    }
     const addrs = this.#host.addresses();
     for (const m of this.#model.vrrp_instance) {
       const r = this.#makeRunner(m, addrs);
@@ -209,6 +233,7 @@ export class VrrpRuntime {
     }
     this.#net.reload(model, new Map(pairs.map(([r, m]) => [r.model.name, m.name])));
     if (this.#net.tracksRoutes()) this.#host.watchRoutes?.();
+    this.#debounce.setDelays(this.#linkDelays(model));
     for (const [old, m] of pairs) {
       this.#reconfigure(old, m, addrs, now);
       keep.push(old);
@@ -308,6 +333,8 @@ export class VrrpRuntime {
     if (this.#stopped) return;
     this.#stopped = true;
     const now = this.#host.now();
+    for (const t of this.#debounceTimers.values()) this.#host.clearTimer(t);
+    this.#debounceTimers.clear();
     this.#opts.trackers?.stop();
     const stopped = new Set<SyncGroup>();
     for (const r of this.#runners) {
@@ -610,10 +637,10 @@ export class VrrpRuntime {
   #onNetEvent(ev: NetEvent): void {
     if (this.#stopped) return;
     if (ev.kind === "resync") {
-      for (const l of this.#host.links()) this.#linkChanged(l);
+      for (const l of this.#host.links()) this.#linkReported(l, false, true);
       return;
     }
-    if (ev.kind === "link") this.#linkChanged(ev.link, ev.deleted);
+    if (ev.kind === "link") this.#linkReported(ev.link, ev.deleted, ev.deleted);
     if (ev.kind === "route") this.#stepDown(this.#net.routeRemoved(ev.route));
     if (ev.kind === "rule") this.#stepDown(this.#net.ruleRemoved(ev.rule));
     if (ev.kind === "address") {
@@ -658,6 +685,29 @@ export class VrrpRuntime {
       if (r.model.doc.track_src_ip !== true || r.src !== address) continue;
       this.#log.info(`(${r.model.name}) source address ${address} ${deleted ? "removed" : "restored"}`);
       this.#setFault(r, "source address missing", deleted);
+    }
+  }
+
+  /** A link report from the kernel, through interface_up_down_delays' debounce. */
+  #linkReported(link: HostLink, deleted: boolean, immediate: boolean): void {
+    const name = link.name;
+    this.#reported.set(name, link);
+    const d = this.#debounce.report(name, link.up && !deleted, this.#host.now(), immediate);
+    if (d.kind !== "none") {
+      this.#host.clearTimer(this.#debounceTimers.get(name));
+      this.#debounceTimers.delete(name);
+    }
+    if (d.kind === "delay") {
+      this.#log.info(d.log);
+      this.#debounceTimers.set(name, this.#host.setTimer(d.dueMs - this.#host.now(), () => {
+        this.#debounceTimers.delete(name);
+        const up = this.#debounce.fire(name);
+        if (up !== undefined && !this.#stopped) this.#linkChanged({ ...(this.#reported.get(name) ?? link), up });
+      }));
+    } else if (d.kind === "cancel") {
+      this.#log.info(d.log);
+    } else if (d.kind === "apply" || !this.#debounceTimers.has(name)) {
+      this.#linkChanged(link, deleted);
     }
   }
 

@@ -118,6 +118,38 @@ describe("VRRP runtime on fake hosts", () => {
     expect(states).toEqual(["VI_1 BACKUP 150", "VI_1 MASTER 150", "VI_1 FAULT 150", "VI_1 BACKUP 150", "VI_1 MASTER 150"]);
   });
 
+  test("interface_up_down_delays: a flap shorter than the down delay changes nothing; a longer outage is a FAULT after the delay; up waits its delay", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const states: string[] = [];
+    // advert_int 1 (v2 needs whole seconds): the down delay cap is 2 s − 1/256 s, so 1 s stands
+    const text = `interface_up_down_delays {\n  eth0 1 0.5\n}\n${conf(150).replace("version 3\n    advert_int 0.1", "version 2\n    advert_int 1")}`;
+    const a = node("a", "192.0.2.1", text, clock, seg, states);
+    a.rt.start();
+    clock.advance(4000);
+    expect(a.state()).toBe("MASTER");
+    a.host.setLink(false);
+    clock.advance(600);
+    expect(a.state()).toBe("MASTER"); // still within the 1 s down delay
+    a.host.setLink(true);
+    expect(a.log.lines).toContain("Delay timer for eth0 cancelled");
+    clock.advance(2000);
+    expect(a.state()).toBe("MASTER");
+    expect(states).toEqual(["VI_1 BACKUP 150", "VI_1 MASTER 150"]);
+    // a real outage: FAULT once the delay has run out
+    a.host.setLink(false);
+    clock.advance(900);
+    expect(a.state()).toBe("MASTER");
+    clock.advance(200);
+    expect(a.state()).toBe("FAULT");
+    // back up: the 0.5 s up delay, then the instance recovers
+    a.host.setLink(true);
+    clock.advance(400);
+    expect(a.state()).toBe("FAULT");
+    clock.advance(4000);
+    expect(a.state()).toBe("MASTER");
+  });
+
   test("PASS authentication mismatch: adverts are dropped and counted, both become MASTER", () => {
     const clock = new FakeClock();
     const seg = new FakeSegment(clock);

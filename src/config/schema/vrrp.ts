@@ -12,7 +12,7 @@ const stateWord = {
   },
 };
 
-const LATER = "arrives with the VRRP-complete work (issue 4)";
+const LATER = "not implemented yet";
 const NOT_PLANNED = "not planned";
 
 const notifyKeywords = (who: string): BlockSpec["keywords"] => ({
@@ -23,7 +23,7 @@ const notifyKeywords = (who: string): BlockSpec["keywords"] => ({
   notify: scriptKw(`script run on every ${who} state change, with 4 extra arguments TYPE NAME STATE PRIORITY`),
 });
 
-const trackKeywords = (status: { status?: "not-implemented"; note?: string }): BlockSpec["keywords"] => ({
+const trackKeywords = (): BlockSpec["keywords"] => ({
   track_interface: kw(trackLines(253), "interfaces whose link state changes priority or causes FAULT"),
   track_script: kw(trackLines(253), "vrrp_scripts whose result changes priority or causes FAULT"),
   track_file: kw(trackLines(254), "track_files whose value changes priority"),
@@ -91,7 +91,7 @@ export const vrrpInstance: BlockSpec = {
     old_unicast_checksum: kw(record([{ name: "never", option: "never", flag: true }], { syntax: "[never]" }), "keepalived ≤1.3.6 unicast checksum", { status: "not-implemented", note: NOT_PLANNED }),
     track_src_ip: kw(flag(), "FAULT if the source address disappears"),
     dont_track_primary: kw(flag(), "do not go to FAULT when the instance's interface goes down"),
-    ...trackKeywords({ status: "not-implemented", note: LATER }),
+    ...trackKeywords(),
     use_vmac: kw(useVmac, "run on a macvlan (private mode) with the VRRP MAC 00:00:5e:00:01:VRID (IPv6: 00:00:5e:00:02:VRID); VIPs, adverts and GARPs use it; deleted at stop (group and netlink_notify_msg have no effect)"),
     use_vmac_addr: kw(flag(), "use the VMAC address on the base interface", { status: "not-implemented", note: LATER }),
     vmac_xmit_base: kw(flag(), "send and receive adverts on the base interface, not the VMAC"),
@@ -139,7 +139,7 @@ export const vrrpSyncGroup: BlockSpec = {
   name: "vrrp_sync_group",
   keywords: {
     group: kw(words(str("an instance name")), "member vrrp_instances"),
-    ...trackKeywords({}),
+    ...trackKeywords(),
     ...notifyKeywords("group"),
     smtp_alert: kw(flag(), "email on group state changes"),
     notify_priority_changes: kw(flag(), "FIFO lines on priority changes"),
@@ -218,5 +218,5 @@ export const vrrpRootKeywords: BlockSpec["keywords"] = {
   static_routes: kw(routeLines(), "routes installed at start, reinstated when someone deletes them (unless no_track), removed at stop"),
   static_rules: kw(ruleLines(), "rules installed at start, reinstated when someone deletes them (unless no_track), removed at stop"),
   linkbeat_interfaces: kw(linkbeatLines(), "interfaces whose link state is polled", { status: "not-implemented", note: NOT_PLANNED }),
-  interface_up_down_delays: kw(upDownDelayLines(), "debounce of link changes", { status: "not-implemented", note: LATER }),
+  interface_up_down_delays: kw(upDownDelayLines(), "debounce of link changes: once an interface was seen up, a down (up) change takes effect only after DOWN_DELAY (UP_DELAY) seconds and a change back cancels it; the down delay is capped at (down_timer_adverts - 1) x advert_int of the instances on it"),
 };
