@@ -212,6 +212,35 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
     }
   }, 30_000);
 
+  test.concurrent("interface_up_down_delays: a link flap shorter than the down delay leaves the MASTER alone; a longer one is a FAULT", async () => {
+    const e = new TestEnv(createLab({ purpose: "vcdeb", nodes: ["a", "b"], v4: "192.0.2.0/24" }));
+    try {
+      // advert_int 0.5 (v3): the down delay cap is (3 − 1) × 0.5 s; 0.8 s stands
+      const delays = ["interface_up_down_delays {", "    eth0 0.8 0.2", "}", ""].join("\n");
+      const A = e.vipd("a", globals("db") + delays + inst({ priority: 200, vip: "192.0.2.100/24 dev eth0" }).replace("advert_int 0.1", "advert_int 0.5"));
+      await waitStatus(A, "MASTER", WAIT_MS);
+      const mark = A.lines.length;
+      const link = (state: "up" | "down") => run(["ip", "-n", e.ns("a"), "link", "set", "eth0", state]);
+      link("down");
+      await Bun.sleep(200);
+      link("up");
+      await A.waitLine(/Delay timer for eth0 cancelled/, WAIT_MS, mark);
+      expect((await instanceStatus(A))?.state).toBe("MASTER");
+      expect(A.lines.slice(mark).some((l) => /Entering FAULT STATE|interface eth0 is down/.test(l.line))).toBe(false);
+      // a real outage: FAULT after the delay, then back
+      link("down");
+      await A.waitLine(/Entering FAULT STATE/, WAIT_MS, mark);
+      link("up");
+      await waitStatus(A, "MASTER", WAIT_MS);
+      // while a down link is being debounced the MASTER keeps advertising, and the kernel refuses
+      // (no route on a down link): those errors, and nothing else
+      const problems = A.problemLines().filter((l) => /ERROR|WARNING|cannot/i.test(l));
+      expect(problems.filter((l) => !/send-advert failed: sendto\(224\.0\.0\.18\): ENETUNREACH/.test(l))).toEqual([]);
+    } finally {
+      await e.close();
+    }
+  }, 30_000);
+
   test.concurrent("unicast across two L2 segments joined by a routing namespace: election, failover, preemption; no multicast", async () => {
     // a — r on 192.0.2.0/24, r — b on 198.51.100.0/24; r forwards.
     const e1 = new TestEnv(createLab({ purpose: "vcuni1", nodes: ["a", "r"], v4: "192.0.2.0/24" }));
