@@ -144,6 +144,8 @@ export interface Model {
   static_rules: Rec[];
   /** Root interface_up_down_delays lines: { interface, down_delay, up_delay? } in seconds. */
   interface_up_down_delays: Rec[];
+  /** Root garp_group blocks (garp_interval, gna_interval, interface, interfaces). */
+  garp_group: Doc[];
   /** Every script the config would run (notify, vrrp_script, MISC_CHECK, …), for security checks. */
   scripts: Array<{ what: string; script: ScriptRef; pos?: SourcePos }>;
 }

@@ -411,6 +411,7 @@ export function resolve(root: Doc, diags: Diagnostics, pos: PosMap, opts: Resolv
     static_routes: (root.static_routes as Rec[] | undefined) ?? [],
     static_rules: (root.static_rules as Rec[] | undefined) ?? [],
     interface_up_down_delays: (root.interface_up_down_delays as Rec[] | undefined) ?? [],
+    garp_group: (root.garp_group as Doc[] | undefined) ?? [],
     scripts: [],
   };
   for (const [name, d] of Object.entries((root.vrrp_instance as Record<string, Doc>) ?? {})) {

@@ -101,7 +101,10 @@ export class VrrpRuntime {
   #opts: RuntimeOptions;
   #runners: Runner[] = [];
   #channels = new Map<string, Channel>();
-  #pacers = new Map<string, { pacer: GarpPacer; timer: unknown; ifname: string; kind: "arp" | "na" }>();
+  /** GARP/NA pacers by "IFNAME|kind" or, for a garp_group, "group N|kind"; queued items are "IFNAME\tADDRESS". */
+  #pacers = new Map<string, { pacer: GarpPacer; timer: unknown; kind: "arp" | "na" }>();
+  /** garp_group: the group each listed interface paces with, and its intervals (ms; 0 = unpaced). */
+  #garpGroups = new Map<string, { id: number; garpMs: number; gnaMs: number }>();
   #links = new Map<string, HostLink>();
   /** interface_up_down_delays: link changes wait here; the newest report and timer of each interface. */
   #debounce: LinkDebouncer;
@@ -122,6 +125,22 @@ export class VrrpRuntime {
     this.#opts = opts;
     this.#net = new NetConfig(model, host, log);
     this.#debounce = new LinkDebouncer(this.#linkDelays(model));
+    this.#garpGroups = this.#garpGroupsOf(model);
+  }
+
+  /** garp_group blocks → interface → group (keepalived: an interface belongs to the first group naming it). */
+  #garpGroupsOf(model: Model): Map<string, { id: number; garpMs: number; gnaMs: number }> {
+    const out = new Map<string, { id: number; garpMs: number; gnaMs: number }>();
+    model.garp_group.forEach((g, id) => {
+      const group = { id, garpMs: Number(g.garp_interval ?? 0) * 1000, gnaMs: Number(g.gna_interval ?? 0) * 1000 };
+      const names = [...(typeof g.interface === "string" ? [g.interface] : []), ...((g.interfaces as string[] | undefined) ?? [])];
+      if (!names.length) this.#log.warn("garp_group without interface or interfaces - ignoring");
+      for (const n of names) {
+        if (out.has(n)) this.#log.warn(`garp_group already specified for ${n} - ignoring`);
+        else out.set(n, group);
+      }
+    });
+    return out;
   }
 
   /** interface_up_down_delays in ms, clamped to what the instances on each interface allow (logged). */
@@ -234,6 +253,13 @@ export class VrrpRuntime {
     this.#net.reload(model, new Map(pairs.map(([r, m]) => [r.model.name, m.name])));
     if (this.#net.tracksRoutes()) this.#host.watchRoutes?.();
     this.#debounce.setDelays(this.#linkDelays(model));
+    const garpGroups = this.#garpGroupsOf(model);
+    if (JSON.stringify([...garpGroups]) !== JSON.stringify([...this.#garpGroups])) {
+      // new pacing: queued announcements are dropped, the next rounds use the new groups
+      for (const p of this.#pacers.values()) this.#host.clearTimer(p.timer);
+      this.#pacers.clear();
+    }
+    this.#garpGroups = garpGroups;
     for (const [old, m] of pairs) {
       this.#reconfigure(old, m, addrs, now);
       keep.push(old);
@@ -865,7 +891,7 @@ export class VrrpRuntime {
       if ((e as { code?: string }).code !== "EADDRNOTAVAIL")
         this.#log.error(`(${r.model.name}) cannot remove ${v.text} from ${v.ifname}: ${(e as Error).message}`);
     }
-    for (const p of this.#pacers.values()) p.pacer.cancel([v.spec.address]);
+    for (const p of this.#pacers.values()) p.pacer.cancel([`${v.ifname}\t${v.spec.address}`]);
   }
 
   /** Queues `rounds` GARP/NA rounds for every installed address, paced per interface. */
@@ -874,30 +900,26 @@ export class VrrpRuntime {
   }
 
   #announceAddresses(r: Runner, list: InstalledAddress[], rounds: number): void {
-    const byPacer = new Map<string, string[]>();
+    const byPacer = new Map<string, { kind: "arp" | "na"; intervalMs: number; items: string[] }>();
     for (const v of list) {
       const link = this.#links.get(v.ifname);
       if (!link || (v.spec.family === "inet" && link.noarp)) continue;
-      const key = `${v.ifname}|${v.spec.family === "inet" ? "arp" : "na"}`;
-      byPacer.set(key, [...(byPacer.get(key) ?? []), v.spec.address]);
+      const kind = v.spec.family === "inet" ? "arp" : "na";
+      // an interface of a garp_group shares the group's pacing; the others pace alone with the global intervals
+      const group = this.#garpGroups.get(v.ifname);
+      const key = group ? `group ${group.id}|${kind}` : `${v.ifname}|${kind}`;
+      const intervalMs = group ? (kind === "arp" ? group.garpMs : group.gnaMs) : (kind === "arp" ? r.model.garp.garp_interval : r.model.garp.gna_interval) * 1000;
+      const e = byPacer.get(key) ?? { kind, intervalMs, items: [] };
+      e.items.push(`${v.ifname}\t${v.spec.address}`);
+      byPacer.set(key, e);
     }
     const now = this.#host.now();
-    for (const [key, addrs] of byPacer) {
-      const p = this.#pacer(key, r);
-      for (const a of p.pacer.request(now, addrs, rounds)) this.#sendAnnouncement(p.ifname, p.kind, a);
+    for (const [key, e] of byPacer) {
+      let p = this.#pacers.get(key);
+      if (!p) this.#pacers.set(key, (p = { pacer: new GarpPacer(e.intervalMs), timer: undefined, kind: e.kind }));
+      for (const item of p.pacer.request(now, e.items, rounds)) this.#sendAnnouncement(p.kind, item);
       this.#armPacer(key);
     }
-  }
-
-  #pacer(key: string, r: Runner) {
-    let p = this.#pacers.get(key);
-    if (!p) {
-      const [ifname, kind] = key.split("|") as [string, "arp" | "na"];
-      const g = r.model.garp;
-      p = { pacer: new GarpPacer((kind === "arp" ? g.garp_interval : g.gna_interval) * 1000), timer: undefined, ifname, kind };
-      this.#pacers.set(key, p);
-    }
-    return p;
   }
 
   #armPacer(key: string): void {
@@ -906,12 +928,14 @@ export class VrrpRuntime {
     const due = p.pacer.nextDeadline();
     p.timer = due === undefined ? undefined : this.#host.setTimer(due - this.#host.now(), () => {
       p.timer = undefined;
-      for (const a of p.pacer.due(this.#host.now())) this.#sendAnnouncement(p.ifname, p.kind, a);
+      for (const item of p.pacer.due(this.#host.now())) this.#sendAnnouncement(p.kind, item);
       this.#armPacer(key);
     });
   }
 
-  #sendAnnouncement(ifname: string, kind: "arp" | "na", address: string): void {
+  /** Sends one GARP/NA for a pacer item "IFNAME\tADDRESS". */
+  #sendAnnouncement(kind: "arp" | "na", item: string): void {
+    const [ifname, address] = item.split("\t") as [string, string];
     try {
       const mac = this.#host.mac(ifname);
       // The Router flag: keepalived sets it when the interface forwards; vipd leaves it off (see README).

@@ -399,6 +399,55 @@ describe("garp_extra_if", () => {
   });
 });
 
+describe("garp_group", () => {
+  /** Times (ms) of the first burst's GARPs, per interface, for a MASTER with a VIP on eth0 and one on eth1. */
+  function burst(prefix: string): { eth0: number[]; eth1: number[]; all: number[] } {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const text = `${prefix}vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    version 3
+    advert_int 0.1
+    garp_master_delay 0
+    virtual_ipaddress {
+        192.0.2.100/24
+        198.51.100.100/24 dev eth1
+    }
+}
+`;
+    const a = node("a", "192.0.2.1", text, clock, seg);
+    a.host.addLink("eth1");
+    a.rt.start();
+    clock.advance(3000);
+    expect(a.state()).toBe("MASTER");
+    const at = (i: string) => seg.frames.filter((f) => f.ifname === i).map((f) => f.at);
+    return { eth0: at("eth0"), eth1: at("eth1"), all: seg.frames.map((f) => f.at).sort((x, y) => x - y) };
+  }
+  const gaps = (t: number[]) => t.slice(1).map((x, i) => x - t[i]!);
+
+  test("interfaces of one group share one pacing: every GARP on either is garp_interval after the last", () => {
+    const g = burst("garp_group {\n  garp_interval 0.1\n  interfaces {\n    eth0\n    eth1\n  }\n}\n");
+    expect(g.eth0.length).toBe(5);
+    expect(g.eth1.length).toBe(5);
+    for (const gap of gaps(g.all)) expect(gap).toBeGreaterThanOrEqual(100);
+  });
+
+  test("without a group each interface paces alone (vrrp_garp_interval): eth0 and eth1 send side by side", () => {
+    const g = burst("global_defs {\n  vrrp_garp_interval 0.1\n}\n");
+    for (const gap of gaps(g.eth0)) expect(gap).toBeGreaterThanOrEqual(100);
+    for (const gap of gaps(g.eth1)) expect(gap).toBeGreaterThanOrEqual(100);
+    expect(gaps(g.all).some((gap) => gap < 100)).toBe(true);
+  });
+
+  test("a group without garp_interval does not pace its interfaces, even with a global interval", () => {
+    const g = burst("global_defs {\n  vrrp_garp_interval 0.1\n}\ngarp_group {\n  gna_interval 0.1\n  interface eth1\n}\n");
+    expect(new Set(g.eth1).size).toBe(1); // all five at once
+    for (const gap of gaps(g.eth0)) expect(gap).toBeGreaterThanOrEqual(100);
+  });
+});
+
 describe("vrrp_delay_after_boot", () => {
   test("holds instances until that long after boot (the fake host booted 1 s before the test)", () => {
     const clock = new FakeClock();

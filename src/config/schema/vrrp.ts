@@ -212,7 +212,7 @@ export const vrrpRootKeywords: BlockSpec["keywords"] = {
   vrrp_script: kw(named(vrrpScript), "a tracked script"),
   vrrp_track_process: kw(named(vrrpTrackProcess), "a tracked process"),
   track_file: kw(named(trackFile), "a tracked file"),
-  garp_group: kw(repeated(garpGroup), "GARP pacing for a set of interfaces", { status: "not-implemented", note: LATER }),
+  garp_group: kw(repeated(garpGroup), "GARP/NA pacing shared by a set of interfaces (instead of the global per-interface vrrp_garp_interval / vrrp_gna_interval; an interval the group does not set is 0)"),
   track_group: kw(named(trackGroup), "instances tracking static entries", { status: "not-implemented", note: LATER }),
   static_ipaddress: kw(addressLines(), "addresses installed at start, reinstated when someone deletes them (unless no_track), removed at stop"),
   static_routes: kw(routeLines(), "routes installed at start, reinstated when someone deletes them (unless no_track), removed at stop"),
