@@ -23,6 +23,8 @@ export interface AddressEntry {
   nodad?: boolean;
   noprefixroute?: boolean;
   no_track?: boolean;
+  /** track_group NAME: the group's instances go to FAULT while this entry's interface is down. */
+  track_group?: string;
   pos?: SourcePos;
 }
 
@@ -146,6 +148,8 @@ export interface Model {
   interface_up_down_delays: Rec[];
   /** Root garp_group blocks (garp_interval, gna_interval, interface, interfaces). */
   garp_group: Doc[];
+  /** Root track_group blocks by name: { group: [instance names] }. */
+  track_group: Record<string, Doc>;
   /** Every script the config would run (notify, vrrp_script, MISC_CHECK, …), for security checks. */
   scripts: Array<{ what: string; script: ScriptRef; pos?: SourcePos }>;
 }

@@ -281,6 +281,26 @@ function checkTrackRefs(owner: string, d: Doc, model: Model, r: R): void {
 }
 
 /** bfd_instance problems keepalived reports (bfd_parser.c), and track_bfd of instances that only feed checkers. */
+/** track_group: its instances must exist, and static entries must name a group that does (keepalived warns and ignores). */
+function checkTrackGroups(model: Model, r: R): void {
+  const instances = new Set(model.vrrp_instance.map((i) => i.name));
+  for (const [name, g] of Object.entries(model.track_group)) {
+    for (const i of (g.group as string[] | undefined) ?? [])
+      if (!instances.has(i)) r.diags.warning(at(r, g, "group"), `vrrp instance ${i} specified in track group ${name} doesn't exist - ignoring`);
+  }
+  const entries: Array<[string, Rec]> = [
+    ...model.static_ipaddress.map((e): [string, Rec] => ["address", e as unknown as Rec]),
+    ...model.static_routes.map((e): [string, Rec] => ["route", e]),
+    ...model.static_rules.map((e): [string, Rec] => ["rule", e]),
+  ];
+  for (const [kind, e] of entries) {
+    if (typeof e.track_group !== "string") continue;
+    const pos = (e.pos as SourcePos | undefined) ?? at(r, e);
+    if (!model.track_group[e.track_group]) r.diags.warning(pos, `static ${kind}: track_group ${e.track_group} not found - not tracking`);
+    else if (e.no_track === true) r.diags.warning(pos, `Static ${kind} has both track_group and no_track set - not tracking`);
+  }
+}
+
 function checkBfd(model: Model, r: R): void {
   for (const [name, d] of Object.entries(model.bfd_instance)) {
     const nbr = typeof d.neighbor_ip === "string" ? d.neighbor_ip : undefined;
@@ -412,6 +432,7 @@ export function resolve(root: Doc, diags: Diagnostics, pos: PosMap, opts: Resolv
     static_rules: (root.static_rules as Rec[] | undefined) ?? [],
     interface_up_down_delays: (root.interface_up_down_delays as Rec[] | undefined) ?? [],
     garp_group: (root.garp_group as Doc[] | undefined) ?? [],
+    track_group: (root.track_group as Record<string, Doc> | undefined) ?? {},
     scripts: [],
   };
   for (const [name, d] of Object.entries((root.vrrp_instance as Record<string, Doc>) ?? {})) {
@@ -422,6 +443,7 @@ export function resolve(root: Doc, diags: Diagnostics, pos: PosMap, opts: Resolv
   for (const i of model.vrrp_instance) checkTrackRefs(`vrrp_instance ${i.name}`, i.doc, model, r);
   checkSyncGroups(model, r);
   checkBfd(model, r);
+  checkTrackGroups(model, r);
   for (const [n, s] of Object.entries(model.vrrp_script)) {
     if (!s.script) diags.error(at(r, s), `vrrp_script ${n} has no script`, 'script "COMMAND"');
     if (s.timeout === undefined) {

@@ -94,7 +94,7 @@ export class NetConfig {
   #nftReady = false;
   #nftWarned = false;
   #masters = new Set<string>();
-  #installedStatic: { routes: RouteSpec[]; rules: RuleSpec[]; addresses: Array<{ spec: HostAddressSpec; text: string; noTrack?: boolean }> } = { routes: [], rules: [], addresses: [] };
+  #installedStatic: { routes: RouteSpec[]; rules: RuleSpec[]; addresses: Array<{ spec: HostAddressSpec; text: string; ifname: string; noTrack?: boolean }> } = { routes: [], rules: [], addresses: [] };
   #started = false;
   #stopped = false;
   /** The last nft sync, for tests and orderly shutdown. */
@@ -260,8 +260,27 @@ export class NetConfig {
           continue;
         }
       }
-      this.#installedStatic.addresses.push({ spec, text: `${text} dev ${ifname}`, ...(a.no_track ? { noTrack: true } : {}) });
+      this.#installedStatic.addresses.push({ spec, text: `${text} dev ${ifname}`, ifname, ...(a.no_track ? { noTrack: true } : {}) });
     }
+  }
+
+  /**
+   * Interface `ifname` came back up: its tracked static addresses and routes are put back
+   * (keepalived's interface_up → static_track_group_reinstate_config); ones still there are left.
+   */
+  linkUp(ifname: string): void {
+    if (this.#stopped || !this.#started) return;
+    for (const a of this.#installedStatic.addresses) {
+      if (a.noTrack || a.ifname !== ifname) continue;
+      try {
+        this.#host.addAddress(a.spec);
+        this.#log.info(`Restoring deleted static address ${a.text}`);
+      } catch (e) {
+        if ((e as { code?: string }).code !== "EEXIST") this.#log.error(`static_ipaddress: cannot reinstate ${a.text}: ${(e as Error).message}`);
+      }
+    }
+    const routes = this.#installedStatic.routes.filter((r) => !r.noTrack && r.dev === ifname);
+    if (routes.length) this.#routes("static_routes", routes, "add");
   }
 
   /**

@@ -103,6 +103,8 @@ export class VrrpRuntime {
   #channels = new Map<string, Channel>();
   /** GARP/NA pacers by "IFNAME|kind" or, for a garp_group, "group N|kind"; queued items are "IFNAME\tADDRESS". */
   #pacers = new Map<string, { pacer: GarpPacer; timer: unknown; kind: "arp" | "na" }>();
+  /** track_group: instance name → the interfaces of the static entries its track groups follow. */
+  #trackGroupIfs = new Map<string, Set<string>>();
   /** garp_group: the group each listed interface paces with, and its intervals (ms; 0 = unpaced). */
   #garpGroups = new Map<string, { id: number; garpMs: number; gnaMs: number }>();
   #links = new Map<string, HostLink>();
@@ -126,6 +128,7 @@ export class VrrpRuntime {
     this.#net = new NetConfig(model, host, log);
     this.#debounce = new LinkDebouncer(this.#linkDelays(model));
     this.#garpGroups = this.#garpGroupsOf(model);
+    this.#trackGroupIfs = trackGroupInterfaces(model);
   }
 
   /** garp_group blocks → interface → group (keepalived: an interface belongs to the first group naming it). */
@@ -200,6 +203,9 @@ export class VrrpRuntime {
       this.#retrack(r);
       const link = r.model.interface ? this.#links.get(r.model.interface) : undefined;
       if (link && !link.up && !r.model.dont_track_primary) this.#setFault(r, "interface down", true);
+      for (const ifname of this.#trackGroupIfs.get(r.model.name) ?? []) {
+        if (!this.#links.get(ifname)?.up) this.#setFault(r, `track_group interface ${ifname} down`, true);
+      }
       if (!r.src) this.#setFault(r, "no source address", true);
       if (r.model.doc.unicast_fault_no_peer === true && !r.rx.unicast) this.#setFault(r, "unicast_fault_no_peer: no unicast peers", true);
     }
@@ -260,6 +266,7 @@ export class VrrpRuntime {
       this.#pacers.clear();
     }
     this.#garpGroups = garpGroups;
+    this.#trackGroupIfs = trackGroupInterfaces(model);
     for (const [old, m] of pairs) {
       this.#reconfigure(old, m, addrs, now);
       keep.push(old);
@@ -743,11 +750,17 @@ export class VrrpRuntime {
     const up = link.up && !deleted;
     this.#opts.trackers?.linkChanged(link.name, up);
     if (prev && prev.up === up) return;
-    const now = this.#host.now();
+    // keepalived's interface_up: static addresses and routes on it are put back (the kernel drops routes with the link)
+    if (up && prev) this.#net.linkUp(link.name);
     for (const r of this.#runners) {
       if (r.model.interface !== link.name || r.model.dont_track_primary) continue;
       this.#log.info(`(${r.model.name}) interface ${link.name} is ${up ? "up" : "down"}`);
       this.#setFault(r, "interface down", !up);
+    }
+    for (const r of this.#runners) {
+      if (!this.#trackGroupIfs.get(r.model.name)?.has(link.name)) continue;
+      this.#log.info(`(${r.model.name}) track_group interface ${link.name} is ${up ? "up" : "down"}`);
+      this.#setFault(r, `track_group interface ${link.name} down`, !up);
     }
   }
 
@@ -1002,3 +1015,26 @@ function addrText(v: AddressEntry): string {
 
 /** The netlink form of one virtual_ipaddress line (kept here for existing importers). */
 export { addressSpec };
+
+/**
+ * track_group: for each instance, the interfaces of the static addresses (dev, else
+ * default_interface), routes (dev) and rules (iif) that name one of its track groups
+ * (keepalived's static_track_group_init: weight-0 interface tracking). no_track entries are not tracked.
+ */
+export function trackGroupInterfaces(model: Model): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  const defaultIf = (model.global.doc.default_interface as string | undefined) ?? "eth0";
+  const add = (group: unknown, ifname: unknown, noTrack: unknown) => {
+    const g = typeof group === "string" ? model.track_group[group] : undefined;
+    if (!g || typeof ifname !== "string" || noTrack === true) return;
+    for (const name of (g.group as string[] | undefined) ?? []) {
+      const set = out.get(name) ?? new Set<string>();
+      set.add(ifname);
+      out.set(name, set);
+    }
+  };
+  for (const a of model.static_ipaddress) add(a.track_group, a.dev ?? defaultIf, a.no_track);
+  for (const r of model.static_routes) add(r.track_group, r.dev, r.no_track);
+  for (const r of model.static_rules) add(r.track_group, r.iif, r.no_track);
+  return out;
+}

@@ -448,6 +448,49 @@ describe("garp_group", () => {
   });
 });
 
+describe("track_group", () => {
+  const text = `track_group TG {
+  group {
+    VI_1
+  }
+}
+static_ipaddress {
+  203.0.113.5/24 dev eth1 track_group TG
+}
+${conf(150)}`;
+
+  test("the group's instances are FAULT while the static entry's interface is down; its statics come back with the link", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const a = node("a", "192.0.2.1", text, clock, seg);
+    a.host.addLink("eth1");
+    a.rt.start();
+    clock.advance(1000);
+    expect(a.state()).toBe("MASTER");
+    expect(a.host.has("203.0.113.5")).toBe(true);
+    const eth1 = a.host.links().find((l) => l.name === "eth1")!;
+    a.host.emit({ kind: "link", link: { ...eth1, up: false }, deleted: false });
+    expect(a.state()).toBe("FAULT");
+    expect(a.rt.status().instances[0]!.faults).toContain("track_group interface eth1 down");
+    // the address went with the link (as IPv6 ones do); the link's return restores it
+    a.host.addressTable.splice(a.host.addressTable.findIndex((x) => x.address === "203.0.113.5"), 1);
+    a.host.emit({ kind: "link", link: { ...eth1, up: true }, deleted: false });
+    expect(a.host.has("203.0.113.5")).toBe(true);
+    expect(a.log.lines).toContain("Restoring deleted static address 203.0.113.5/24 dev eth1");
+    clock.advance(2000);
+    expect(a.state()).toBe("MASTER");
+  });
+
+  test("config checks: unknown group, unknown instance, track_group with no_track", () => {
+    const bad = `track_group TG {\n  group {\n    VI_9\n  }\n}\nstatic_ipaddress {\n  203.0.113.5/24 dev eth0 track_group NOPE\n  203.0.113.6/24 dev eth0 track_group TG no_track\n}\n${conf(150)}`;
+    const loaded = loadConfigText(bad, "t.conf", { hostname: "t", env: {} });
+    const msgs = loaded.diagnostics.items.map((d) => d.message);
+    expect(msgs).toContain("vrrp instance VI_9 specified in track group TG doesn't exist - ignoring");
+    expect(msgs).toContain("static address: track_group NOPE not found - not tracking");
+    expect(msgs).toContain("Static address has both track_group and no_track set - not tracking");
+  });
+});
+
 describe("vrrp_delay_after_boot", () => {
   test("holds instances until that long after boot (the fake host booted 1 s before the test)", () => {
     const clock = new FakeClock();

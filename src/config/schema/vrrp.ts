@@ -213,7 +213,7 @@ export const vrrpRootKeywords: BlockSpec["keywords"] = {
   vrrp_track_process: kw(named(vrrpTrackProcess), "a tracked process"),
   track_file: kw(named(trackFile), "a tracked file"),
   garp_group: kw(repeated(garpGroup), "GARP/NA pacing shared by a set of interfaces (instead of the global per-interface vrrp_garp_interval / vrrp_gna_interval; an interval the group does not set is 0)"),
-  track_group: kw(named(trackGroup), "instances tracking static entries", { status: "not-implemented", note: LATER }),
+  track_group: kw(named(trackGroup), "instances that go to FAULT while the interface of a static address, route or rule naming this group (track_group NAME) is down"),
   static_ipaddress: kw(addressLines(), "addresses installed at start, reinstated when someone deletes them (unless no_track), removed at stop"),
   static_routes: kw(routeLines(), "routes installed at start, reinstated when someone deletes them (unless no_track), removed at stop"),
   static_rules: kw(ruleLines(), "rules installed at start, reinstated when someone deletes them (unless no_track), removed at stop"),
