@@ -241,6 +241,30 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
     }
   }, 30_000);
 
+  test.concurrent("track_group: the instance is FAULT while its static entry's interface is down; the static route comes back with the link", async () => {
+    const e = new TestEnv(createLab({ purpose: "vctg", nodes: ["a", "b"], v4: "192.0.2.0/24" }));
+    try {
+      addVeth(e.ns("a"), "eth1", e.ns("b"), "eth1", "198.51.100.1/24", "198.51.100.2/24");
+      const statics = ["track_group TG {", "    group {", "        VI_1", "    }", "}",
+        "static_routes {", "    203.0.113.0/24 via 198.51.100.2 dev eth1 track_group TG", "}", ""].join("\n");
+      const A = e.vipd("a", globals("tg") + statics + inst({ priority: 200, vip: "192.0.2.100/24 dev eth0" }));
+      await waitStatus(A, "MASTER", WAIT_MS);
+      const route = () => run(["ip", "-n", e.ns("a"), "route", "show", "203.0.113.0/24"]).stdout.trim();
+      expect(route()).toContain("via 198.51.100.2 dev eth1");
+      run(["ip", "-n", e.ns("a"), "link", "set", "eth1", "down"]);
+      const st = await waitStatus(A, "FAULT", WAIT_MS);
+      expect(st.faults).toContain("track_group interface eth1 down");
+      expect(hasAddress(e.ns("a"), "192.0.2.100")).toBe(false);
+      expect(route()).toBe(""); // the kernel dropped it with the link
+      run(["ip", "-n", e.ns("a"), "link", "set", "eth1", "up"]);
+      await waitStatus(A, "MASTER", WAIT_MS);
+      await waitFor(() => route().includes("via 198.51.100.2 dev eth1"), WAIT_MS, "the static route back with the link");
+      expectClean(A);
+    } finally {
+      await e.close();
+    }
+  }, 30_000);
+
   test.concurrent("unicast across two L2 segments joined by a routing namespace: election, failover, preemption; no multicast", async () => {
     // a — r on 192.0.2.0/24, r — b on 198.51.100.0/24; r forwards.
     const e1 = new TestEnv(createLab({ purpose: "vcuni1", nodes: ["a", "r"], v4: "192.0.2.0/24" }));
