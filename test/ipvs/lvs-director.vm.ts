@@ -297,10 +297,12 @@ test("health checks (TCP_CHECK) remove a killed real server within its bound and
     assert.equal(rs3.ipvsWeight, null);
 
     // It answers again: back within a delay_loop (plus the connect).
-    startHttpd("rs3");
-    await waitHttpd("rs3", D1); // the bound runs from when it answers again
-    t0 = performance.now();
+    // The bound runs from when it answers again; the note goes in first (the checker may well
+    // succeed while waitHttpd is still polling), so the delay counts from the restart.
     d1.note("rs3's httpd answers again");
+    startHttpd("rs3");
+    await waitHttpd("rs3", D1);
+    t0 = performance.now();
     await waitFor(() => dests().includes("203.0.113.13"), UP_BOUND_MS + SLACK_MS, () => ctx(`rs3 back: ${dests()}`), 50);
     const upMs = performance.now() - t0;
     // The checker's own transitions, by the daemon's log timestamps, within keepalived's bounds
