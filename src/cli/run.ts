@@ -62,6 +62,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { setScriptSecurity } = await import("../daemon/scripts.ts");
   setScriptSecurity(loaded.model.global.enable_script_security);
+  const { runStartStopScript } = await import("../daemon/start-stop-scripts.ts");
+  await runStartStopScript("startup", loaded.model, log); // before anything starts, as keepalived
   const { VrrpEvents } = await import("../daemon/vrrp-events.ts");
   const events = new VrrpEvents(loaded.model, log);
   const { TrackerHub } = await import("../daemon/trackers.ts");
@@ -70,7 +72,7 @@ export async function main(argv: string[]): Promise<number> {
   if (bfd) trackers.attachBfd({ state: (n) => (bfd.delivers(n, "vrrp") ? bfd.state(n) : undefined), onVrrpEvent: (cb) => bfd.onVrrpEvent(cb) });
   const { VipdCounters } = await import("../daemon/metrics.ts");
   const counters = new VipdCounters();
-  const lvs = await startLvs(loaded.model, log, events, host.fdWatcher, bfd);
+  const lvs = await startLvs(loaded.model, log, events, host, bfd);
   const runtime = new VrrpRuntime(loaded.model, host, log, {
     version: versionLine(),
     configFile: path,
@@ -149,6 +151,7 @@ export async function main(argv: string[]): Promise<number> {
       control?.close();
       metrics?.stop();
       host.close();
+      await runStartStopScript("shutdown", model, log); // after everything stopped
       rmSync(pidFile, { force: true });
       log.info("Stopped");
       service.close();
@@ -189,13 +192,25 @@ async function startBfd(model: import("../config/model.ts").Model, log: Logger, 
 }
 
 /** The LVS manager when the config has virtual servers (IPVS unavailable: one log line, VRRP runs on). */
-async function startLvs(model: import("../config/model.ts").Model, log: Logger, events: import("../daemon/vrrp-events.ts").VrrpEvents, watcher: import("../../ffi/fdwatch.ts").FdWatcher, bfd?: import("../daemon/bfd-runtime.ts").BfdRuntime) {
+async function startLvs(model: import("../config/model.ts").Model, log: Logger, events: import("../daemon/vrrp-events.ts").VrrpEvents, host: import("../../ffi/host.ts").RealHost, bfd?: import("../daemon/bfd-runtime.ts").BfdRuntime) {
   if (!model.virtual_server.length) return undefined;
+  const watcher = host.fdWatcher;
+  // ha_suspend follows the host's address notifications (as keepalived), not a poll
+  const localAddresses = {
+    list: () => host.addresses().map((a) => a.address),
+    watch(onChange: () => void) {
+      let watching = true;
+      host.onNetEvent((ev) => {
+        if (watching && (ev.kind === "address" || ev.kind === "resync")) onChange();
+      });
+      return () => void (watching = false);
+    },
+  };
   const { startLvsDaemon } = await import("../daemon/lvs-daemon.ts");
   const { Ipvs } = await import("../../ffi/ipvs.ts");
   const { createPingTransport } = await import("../../ffi/ping-socket.ts");
   const bfdSide = bfd && { state: (n: string) => (bfd.delivers(n, "checker") ? bfd.state(n) : undefined), onEvent: (cb: (name: string, up: boolean) => void) => bfd.onCheckerEvent(cb) };
-  return startLvsDaemon(model, { log, events, openIpvs: () => Ipvs.open(), ping: createPingTransport(watcher), ...(bfdSide ? { bfd: bfdSide } : {}) });
+  return startLvsDaemon(model, { log, events, openIpvs: () => Ipvs.open(), ping: createPingTransport(watcher), localAddresses, ...(bfdSide ? { bfd: bfdSide } : {}) });
 }
 
 async function startControl(path: string, runtime: import("../daemon/status-types.ts").StatusProvider, log: Logger, reload: () => { ok: boolean; message: string }): Promise<{ close(): void } | undefined> {

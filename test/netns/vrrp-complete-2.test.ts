@@ -265,6 +265,38 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
     }
   }, 30_000);
 
+  test.concurrent("startup_script runs (and finishes) before any instance starts; a hung one is killed at its timeout; shutdown_script runs after the stop", async () => {
+    const e = new TestEnv(createLab({ purpose: "vcss", nodes: ["a", "b"], v4: "192.0.2.0/24" }));
+    const d = dir("startstop");
+    try {
+      const marks = join(d, "marks");
+      const startup = shellScript(join(d, "startup.sh"), `echo "startup $(ip -o addr show dev eth0 | grep -c 192.0.2.100)" >> ${marks}`);
+      const shutdown = shellScript(join(d, "shutdown.sh"), `echo "shutdown $(ip -o addr show dev eth0 | grep -c 192.0.2.100)" >> ${marks}`);
+      const hung = shellScript(join(d, "hung.sh"), `echo hung >> ${marks}; sleep 37.123`);
+      const cfg = (up: string, extra: string[] = []) => globals("ss", [`startup_script ${up}`, `shutdown_script ${shutdown}`, ...extra]) + inst({ priority: 200, vip: "192.0.2.100/24 dev eth0" });
+      const A = e.vipd("a", cfg(startup));
+      await waitStatus(A, "MASTER", WAIT_MS);
+      const ran = A.lines.findIndex((l) => /Running startup script/.test(l.line));
+      const first = A.lines.findIndex((l) => /\(VI_1\) Entering/.test(l.line));
+      expect(ran).toBeGreaterThanOrEqual(0);
+      expect(ran).toBeLessThan(first);
+      expect(await A.stop("SIGTERM", 5000)).toBe(0);
+      // startup saw no VIP yet; shutdown ran after the VIP was removed
+      expect(readFileSync(marks, "utf8").trim().split("\n")).toEqual(["startup 0", "shutdown 0"]);
+
+      // a startup script that never ends is killed after startup_script_timeout; the daemon starts anyway
+      const B = e.vipd("a", cfg(hung, ["startup_script_timeout 1"]));
+      await B.waitLine(/startup script .*hung\.sh timed out after 1 s and was killed/, WAIT_MS);
+      await waitStatus(B, "MASTER", WAIT_MS);
+      // the script and its child are gone (the whole process group was killed)
+      expect(run(["pgrep", "-f", join(d, "hung.sh")], true).stdout.trim()).toBe("");
+      expect(run(["pgrep", "-f", "sleep 37.123"], true).stdout.trim()).toBe("");
+      expect(await B.stop("SIGTERM", 5000)).toBe(0);
+    } finally {
+      await e.close();
+    }
+  }, 40_000);
+
   test.concurrent("unicast across two L2 segments joined by a routing namespace: election, failover, preemption; no multicast", async () => {
     // a — r on 192.0.2.0/24, r — b on 198.51.100.0/24; r forwards.
     const e1 = new TestEnv(createLab({ purpose: "vcuni1", nodes: ["a", "r"], v4: "192.0.2.0/24" }));
