@@ -26,7 +26,15 @@ import type { Logger } from "./logger.ts";
 export type RouteNameFiles = { tables?: string; protocols?: string; scopes?: string; realms?: string };
 
 /** Where iproute2 keeps its name files: distribution defaults, then local overrides. */
-const IPROUTE2_DIRS = ["/usr/share/iproute2", "/usr/lib/iproute2", "/etc/iproute2"];
+const IPROUTE2_USR_DIRS = ["/usr/share/iproute2", "/usr/lib/iproute2"];
+const IPROUTE2_ETC_DIR = "/etc/iproute2";
+const IPROUTE2_DIRS = [...IPROUTE2_USR_DIRS, IPROUTE2_ETC_DIR];
+
+/** The name-file directories, with global_defs iproute_usr_dir / iproute_etc_dir in place of the defaults. */
+export function iprouteDirs(g: Record<string, unknown>): string[] {
+  const usr = typeof g.iproute_usr_dir === "string" ? [g.iproute_usr_dir] : IPROUTE2_USR_DIRS;
+  return [...usr, typeof g.iproute_etc_dir === "string" ? g.iproute_etc_dir : IPROUTE2_ETC_DIR];
+}
 
 /** Reads the system's iproute2 name files (missing files are skipped, later dirs override). */
 export function readRouteNameFiles(dirs: readonly string[] = IPROUTE2_DIRS): RouteNameFiles {
@@ -107,7 +115,7 @@ export class NetConfig {
     this.#host = host;
     this.#log = log;
     this.#routeNames = o.routeNames;
-    const ctx: RouteContext = routeContext(o.routeNames ?? readRouteNameFiles());
+    const ctx: RouteContext = routeContext(o.routeNames ?? readRouteNameFiles(iprouteDirs(model.global.doc)));
     this.#staticRoutes = this.#mapRoutes("static_routes", model.static_routes, ctx);
     this.#staticRules = this.#mapRules("static_rules", model.static_rules, ctx);
     this.#staticAddresses = model.static_ipaddress;

@@ -2,6 +2,8 @@
 // MASTER (through the runtime, in keepalived's order), the no_accept drop set, and VMACs
 // (names, MACs, sysctls, where VIPs, adverts and GARPs go), all without the kernel.
 import { describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { loadConfigText } from "../../src/config/load.ts";
 import type { Logger } from "../../src/daemon/logger.ts";
 import { NetConfig, nftOptionsOf } from "../../src/daemon/net-config.ts";
@@ -394,5 +396,26 @@ describe("NetConfig: disable_local_igmp", () => {
     expect(a.log.lines.filter((l) => l.includes("igmp_link_local_mcast_reports"))).toEqual([
       "W disable_local_igmp: the kernel has no net.ipv4.igmp_link_local_mcast_reports; IGMP reports are not suppressed",
     ]);
+  });
+});
+
+describe("NetConfig: iproute_usr_dir / iproute_etc_dir", () => {
+  test("table names come from the configured directories (etc overrides usr)", () => {
+    const base = mkdtempSync(`${tmpdir()}/vipdt-iproute-`);
+    try {
+      mkdirSync(`${base}/usr`);
+      mkdirSync(`${base}/etc`);
+      writeFileSync(`${base}/usr/rt_tables`, "200 custom\n201 other\n");
+      writeFileSync(`${base}/etc/rt_tables`, "202 other\n");
+      const text = `global_defs {\n  iproute_usr_dir ${base}/usr\n  iproute_etc_dir ${base}/etc\n}\nstatic_routes {\n  203.0.113.0/24 via 192.0.2.254 table custom\n  198.51.100.0/24 via 192.0.2.254 table other\n}\n`;
+      const host = new FakeHost("a", new FakeClock(), new FakeSegment(new FakeClock()), "192.0.2.1");
+      const log = memLog();
+      const net = new NetConfig(model(text), host, log);
+      net.start();
+      expect(log.lines.filter((l) => l.startsWith("E ") || l.startsWith("W "))).toEqual([]);
+      expect([...host.routes].sort()).toEqual(["198.51.100.0/24 via 192.0.2.254 table 202", "203.0.113.0/24 via 192.0.2.254 table 200"]);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });
