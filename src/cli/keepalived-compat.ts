@@ -222,7 +222,10 @@ export async function main(argv: string[]): Promise<number> {
     const { main: check } = await import("./check.ts");
     return await check(plan.argv);
   }
-  if (plan.umask !== undefined) process.umask(plan.umask);
+  if (plan.umask !== undefined) {
+    process.umask(plan.umask);
+    process.env.VIPD_UMASK_FROM_CMDLINE = "1"; // the config's umask then yields, as keepalived's (also across the fork)
+  }
   if (plan.fork) return await forkDaemon(argv, plan.pidFile);
   const { main: run } = await import("./run.ts");
   return await run(plan.argv);

@@ -11,6 +11,7 @@ import { VrrpRuntime } from "../daemon/vrrp-runtime.ts";
 import { versionLine } from "../version.ts";
 import { configOptions, configPath, parseCommandArgs } from "./config-args.ts";
 import { LOG_USAGE, logOptions, loggerFromOptions } from "./log-options.ts";
+import { parseUmask } from "../config/umask.ts";
 
 export const DEFAULT_PID_FILE = "/run/vipd.pid";
 
@@ -46,6 +47,7 @@ export async function main(argv: string[]): Promise<number> {
   // --dry-run: print what start would change, change nothing (src/cli/dry-run.ts)
   if (args.values["dry-run"] === true) return await (await import("./dry-run.ts")).dryRun(loaded.model, path, log);
   log.info(`Starting ${versionLine()} with ${path}`);
+  applyConfigUmask(loaded.model.global.doc.umask, log);
 
   // Imported here so `vipd check` and friends never load bun:ffi.
   const { RealHost } = await import("../../ffi/host.ts");
@@ -229,4 +231,17 @@ async function startControl(path: string, runtime: import("../daemon/status-type
     log.error(`control socket ${path}: ${(e as Error).message}`);
     return undefined;
   }
+}
+
+/** global_defs umask (ignored, as keepalived does, when -u/--umask was given on the command line). */
+function applyConfigUmask(text: unknown, log: Logger): void {
+  const fromCommandLine = process.env.VIPD_UMASK_FROM_CMDLINE === "1";
+  delete process.env.VIPD_UMASK_FROM_CMDLINE; // not for the scripts vipd runs
+  if (typeof text !== "string") return;
+  if (fromCommandLine) {
+    log.info("umask command line option specified, ignoring config option");
+    return;
+  }
+  const u = parseUmask(text);
+  if ("value" in u) process.umask(u.value);
 }

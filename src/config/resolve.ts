@@ -10,6 +10,7 @@ import type { Doc, PosMap, Rec, ScriptRef } from "./schema/kinds.ts";
 import { canonicalIp } from "../net/addr.ts";
 import { ipFamily } from "./schema/scalar.ts";
 import { checkers as CHECKER_SPECS } from "./schema/lvs.ts";
+import { parseUmask } from "./umask.ts";
 
 export interface ResolveOptions {
   /** Host name, for router_id's default. */
@@ -444,6 +445,10 @@ export function resolve(root: Doc, diags: Diagnostics, pos: PosMap, opts: Resolv
   checkSyncGroups(model, r);
   checkBfd(model, r);
   checkTrackGroups(model, r);
+  if (typeof model.global.doc.umask === "string") {
+    const u = parseUmask(model.global.doc.umask);
+    if ("error" in u) r.diags.error(at(r, model.global.doc, "umask"), `umask: ${u.error}`, "a number (022) or bits (IWGRP|IWOTH)");
+  }
   for (const [n, s] of Object.entries(model.vrrp_script)) {
     if (!s.script) diags.error(at(r, s), `vrrp_script ${n} has no script`, 'script "COMMAND"');
     if (s.timeout === undefined) {

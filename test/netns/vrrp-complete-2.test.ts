@@ -7,7 +7,7 @@
  * Each test has its own lab and they run concurrently (advert_int 0.1, VRRPv3).
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { adverts, hasAddress, killAll, Proc, TestEnv, wallMs, waitFor, type Vipd, type WireFrame } from "./daemon.ts";
 import { addDummy, addVeth, instanceStatus, setLink, shellScript, tempDir, waitStatus } from "./daemon-extra.ts";
@@ -296,6 +296,24 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
       await e.close();
     }
   }, 40_000);
+
+  test.concurrent("umask (global_defs): the pid file and what notify scripts create get the configured mode", async () => {
+    const e = new TestEnv(createLab({ purpose: "vcum", nodes: ["a", "b"], v4: "192.0.2.0/24" }));
+    const d = dir("umask");
+    try {
+      expect(process.umask() & 0o077).not.toBe(0o077); // the test's own umask would leave group/other bits
+      const made = join(d, "made-by-notify");
+      const notify = shellScript(join(d, "notify.sh"), `echo master > ${made}`);
+      const A = e.vipd("a", globals("um", ["umask IRWXG|IRWXO"]) + inst({ priority: 200, vip: "192.0.2.100/24 dev eth0", extra: [`notify_master ${notify}`] }));
+      await waitStatus(A, "MASTER", WAIT_MS);
+      await waitFor(() => existsSync(made), WAIT_MS, "the notify script's file");
+      expect(statSync(A.pidFile).mode & 0o777).toBe(0o600);
+      expect(statSync(made).mode & 0o777).toBe(0o600);
+      expectClean(A);
+    } finally {
+      await e.close();
+    }
+  }, 30_000);
 
   test.concurrent("unicast across two L2 segments joined by a routing namespace: election, failover, preemption; no multicast", async () => {
     // a — r on 192.0.2.0/24, r — b on 198.51.100.0/24; r forwards.

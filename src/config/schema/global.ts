@@ -135,7 +135,7 @@ export const globalDefs: BlockSpec = {
     log_unknown_vrids: kw(flag(), "log adverts for VRIDs that are not configured"),
     vmac_prefix: kw(one(str()), "prefix of automatic VMAC names", { default: "vrrp" }),
     vmac_addr_prefix: kw(one(str()), "prefix of automatic IPv6 VMAC names", { status: "not-implemented", note: "IPv6 VMACs use vmac_prefix" }),
-    umask: kw(text(), "umask for created files", { status: "not-implemented" }),
+    umask: kw(text(), "umask of the daemon and what it creates: a number (022) or bits (IWGRP|IWOTH); keepalived's -u/--umask wins"),
     random_seed: kw(integer(0, 4294967295), "seed for ${_RANDOM}", { status: "not-implemented", note: "${_RANDOM} is seeded from the clock" }),
     reload_check_config: kw(record([{ name: "logfile", scalar: str(), optional: true }], { syntax: "[LOGFILE]" }), "validate before reloading (vipd always does)", { status: "ignored", note: "vipd always validates a configuration before reloading" }),
     reload_time_file: kw(one(str()), "file naming a time to reload at", { status: "not-implemented" }),
