@@ -242,7 +242,7 @@ export class Preprocessor {
   private includeCheck = 0;
   private generated = 0;
   private generationStopped = false;
-  private readonly random: () => number;
+  private random: () => number;
   /** Keywords of the open blocks, for recognising `include_check` in global_defs. */
   private readonly blocks: (string | null)[] = [];
   private lastKeyword: string | null = null;
@@ -885,7 +885,7 @@ export class Preprocessor {
     return sliceLine(line, 0, e);
   }
 
-  /** Follows block nesting so `include_check` takes effect inside global_defs, as in keepalived. */
+  /** Follows block nesting so `include_check` and `random_seed` take effect inside global_defs, as in keepalived. */
   private trackBlocks(tokens: Token[]): void {
     for (let i = 0; i < tokens.length; i++) {
       const tok = tokens[i];
@@ -899,6 +899,11 @@ export class Preprocessor {
         this.lastKeyword = tok.text;
         if (tok.text === "include_check" && this.blocks.length === 1 && this.blocks[0] === "global_defs") {
           this.applyIncludeCheck(tokens.slice(i + 1));
+        }
+        // random_seed reseeds ${_RANDOM} from here on, as keepalived's srandom() at that line
+        const seed = tokens[i + 1];
+        if (tok.text === "random_seed" && this.blocks.length === 1 && this.blocks[0] === "global_defs" && seed && /^\d+$/.test(seed.text)) {
+          this.random = makeRandom(Number(seed.text));
         }
         break;
       }

@@ -258,6 +258,18 @@ describe("predefined parameters", () => {
     expect(new Set(a.map((l) => l.split(" ")[3])).size).toBe(2);
   });
 
+  test("global_defs random_seed reseeds ${_RANDOM} from its line on (whatever the process seed)", () => {
+    const text = "global_defs {\n  random_seed 7\n}\n~SEQ(i, 5) r ${_RANDOM}";
+    const a = flat(read(text, { randomSeed: 1 }).statements);
+    const b = flat(read(text, { randomSeed: 2 }).statements);
+    expect(a).toEqual(b);
+    expect(new Set(a.filter((l) => l.startsWith("r ")).map((l) => l.split(" ")[1])).size).toBeGreaterThan(1);
+    // outside global_defs the keyword does nothing here
+    const c = flat(read("random_seed 7\n~SEQ(i, 5) r ${_RANDOM}", { randomSeed: 1 }).statements);
+    const d = flat(read("random_seed 7\n~SEQ(i, 5) r ${_RANDOM}", { randomSeed: 2 }).statements);
+    expect(c).not.toEqual(d);
+  });
+
   test("${_RANDOM} parameter errors", () => {
     const r = read('a "${_RANDOM x}"\nb "${_RANDOM 1 2 3}"\nc ${_RANDOM 9 2}\nd "${_ENV}"');
     expect(errors(r)).toEqual([

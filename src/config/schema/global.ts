@@ -136,7 +136,7 @@ export const globalDefs: BlockSpec = {
     vmac_prefix: kw(one(str()), "prefix of automatic VMAC names", { default: "vrrp" }),
     vmac_addr_prefix: kw(one(str()), "prefix of automatic IPv6 VMAC names", { status: "not-implemented", note: "IPv6 VMACs use vmac_prefix" }),
     umask: kw(text(), "umask of the daemon and what it creates: a number (022) or bits (IWGRP|IWOTH); keepalived's -u/--umask wins"),
-    random_seed: kw(integer(0, 4294967295), "seed for ${_RANDOM}", { status: "not-implemented", note: "${_RANDOM} is seeded from the clock" }),
+    random_seed: kw(integer(0, 4294967295), "seed for ${_RANDOM} from this line on: the same config gives the same numbers (vipd's own generator, not glibc random())"),
     reload_check_config: kw(record([{ name: "logfile", scalar: str(), optional: true }], { syntax: "[LOGFILE]" }), "validate before reloading (vipd always does)", { status: "ignored", note: "vipd always validates a configuration before reloading" }),
     reload_time_file: kw(one(str()), "file naming a time to reload at", { status: "not-implemented" }),
     reload_repeat: kw(flag(), "keep reload_time_file after reloading", { status: "not-implemented" }),
