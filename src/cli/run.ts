@@ -109,9 +109,18 @@ export async function main(argv: string[]): Promise<number> {
   writePid(pidFile, log);
   const configId = args.values["config-id"] as string | undefined;
   let model = loaded.model;
+  removeReloadFile(reloadFileOf(model)); // a stale one from a crash mid-reload
   /** Reload: a config that fails validation is rejected and the running one kept. */
   const reload = (): { ok: boolean; message: string } => {
-    const next = loadConfig(path, { configId });
+    // reload_file exists while the configuration is being read (keepalived's create/remove_reload_file)
+    const reloadFile = reloadFileOf(model);
+    createReloadFile(reloadFile, log);
+    let next: ReturnType<typeof loadConfig>;
+    try {
+      next = loadConfig(path, { configId });
+    } finally {
+      removeReloadFile(reloadFile);
+    }
     const errors = next.diagnostics.errors;
     if (next.missing || errors.length) {
       for (const d of errors) log.error(formatDiagnostic(d));
@@ -244,4 +253,24 @@ function applyConfigUmask(text: unknown, log: Logger): void {
   }
   const u = parseUmask(text);
   if ("value" in u) process.umask(u.value);
+}
+
+/** global_defs reload_file [PATH]: the file, keepalived's default /run/keepalived.reload without a path. */
+function reloadFileOf(model: import("../config/model.ts").Model): string | undefined {
+  const r = model.global.doc.reload_file as { path?: string } | true | undefined;
+  if (r === undefined) return undefined;
+  return typeof r === "object" && r.path ? r.path : "/run/keepalived.reload";
+}
+
+function createReloadFile(file: string | undefined, log: Logger): void {
+  if (!file) return;
+  try {
+    writeFileSync(file, "", { mode: 0o644 });
+  } catch (e) {
+    log.info(`Failed to create reload file (${file}): ${(e as Error).message}`);
+  }
+}
+
+function removeReloadFile(file: string | undefined): void {
+  if (file) rmSync(file, { force: true });
 }

@@ -315,6 +315,37 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
     }
   }, 30_000);
 
+  test.concurrent("reload_file is created for a reload's reading of the configuration and removed after it; a stale one is removed at start", async () => {
+    const e = new TestEnv(createLab({ purpose: "vcrf", nodes: ["a", "b"], v4: "192.0.2.0/24" }));
+    const d = dir("reloadfile");
+    let tracer: Bun.Subprocess | undefined;
+    try {
+      const flag = join(d, "reloading"), trace = join(d, "trace");
+      writeFileSync(flag, "");
+      const A = e.vipd("a", globals("rf", [`reload_file ${flag}`]) + inst({ priority: 200, vip: "192.0.2.100/24 dev eth0" }));
+      await waitStatus(A, "MASTER", WAIT_MS);
+      expect(existsSync(flag)).toBe(false); // the stale one went at start
+      // the reload is too quick to see the file from outside: watch the daemon's own system calls
+      const pid = Number(readFileSync(A.pidFile, "utf8").trim());
+      tracer = Bun.spawn(["strace", "-f", "-qq", "-e", "trace=openat,unlink,unlinkat,rmdir", "-o", trace, "-p", String(pid)], { stdout: "ignore", stderr: "ignore" });
+      await Bun.sleep(500); // attached
+      const mark = A.lines.length;
+      A.kill("SIGHUP");
+      await A.waitLine(/Reloaded .* 1 kept/, WAIT_MS, mark);
+      tracer.kill("SIGINT");
+      await tracer.exited;
+      const calls = readFileSync(trace, "utf8").split("\n").filter((l) => l.includes(flag));
+      const created = calls.findIndex((l) => /openat\(.*O_CREAT/.test(l));
+      const removed = calls.findIndex((l) => /unlink/.test(l));
+      expect(created).toBeGreaterThanOrEqual(0);
+      expect(removed).toBeGreaterThan(created);
+      expect(existsSync(flag)).toBe(false);
+    } finally {
+      tracer?.kill("SIGKILL");
+      await e.close();
+    }
+  }, 30_000);
+
   test.concurrent("unicast across two L2 segments joined by a routing namespace: election, failover, preemption; no multicast", async () => {
     // a — r on 192.0.2.0/24, r — b on 198.51.100.0/24; r forwards.
     const e1 = new TestEnv(createLab({ purpose: "vcuni1", nodes: ["a", "r"], v4: "192.0.2.0/24" }));

@@ -140,7 +140,7 @@ export const globalDefs: BlockSpec = {
     reload_check_config: kw(record([{ name: "logfile", scalar: str(), optional: true }], { syntax: "[LOGFILE]" }), "validate before reloading (vipd always does)", { status: "ignored", note: "vipd always validates a configuration before reloading" }),
     reload_time_file: kw(one(str()), "file naming a time to reload at", { status: "not-implemented" }),
     reload_repeat: kw(flag(), "keep reload_time_file after reloading", { status: "not-implemented" }),
-    reload_file: kw(record([{ name: "path", scalar: str(), optional: true }], { syntax: "[PATH]" }), "reload handshake file", { status: "not-implemented" }),
+    reload_file: kw(record([{ name: "path", scalar: str(), optional: true }], { syntax: "[PATH]" }), "a file that exists while a reload reads the configuration (default /run/keepalived.reload), so tools know not to edit it then"),
     include_check: kw(list(str(), 0), "checks applied to include files (handled while reading)"),
     config_save_dir: kw(one(str()), "directory to save configs in", { status: "not-implemented" }),
     tmp_config_directory: kw(one(str()), "directory for the expanded config", { status: "ignored", note: "vipd keeps the config in memory" }),
