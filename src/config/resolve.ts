@@ -445,6 +445,9 @@ export function resolve(root: Doc, diags: Diagnostics, pos: PosMap, opts: Resolv
   checkSyncGroups(model, r);
   checkBfd(model, r);
   checkTrackGroups(model, r);
+  const dyn = model.global.doc.dynamic_interfaces as { allow_if_changes?: boolean } | true | undefined;
+  if (typeof dyn === "object" && dyn.allow_if_changes)
+    r.diags.warning(at(r, model.global.doc, "dynamic_interfaces"), "dynamic_interfaces allow_if_changes: vipd does not follow an interface deleted and created again under a running instance (restart vipd after that)");
   if (typeof model.global.doc.umask === "string") {
     const u = parseUmask(model.global.doc.umask);
     if ("error" in u) r.diags.error(at(r, model.global.doc, "umask"), `umask: ${u.error}`, "a number (022) or bits (IWGRP|IWOTH)");

@@ -115,6 +115,8 @@ export class VrrpRuntime {
   /** Sync groups by member name. */
   #groupOf = new Map<string, SyncGroup>();
   #byName = new Map<string, Runner>();
+  /** dynamic_interfaces: instances whose interface does not exist yet, started when it appears. */
+  #waiting = new Map<string, VrrpInstanceModel>();
   #startedAt = 0;
   #stopped = false;
   /** Routes, rules, VMACs, static entries and no_accept rules beyond the VIPs. */
@@ -220,6 +222,33 @@ export class VrrpRuntime {
     }
   }
 
+  /**
+   * dynamic_interfaces: an instance may wait for its interface, unless it is in a sync group or
+   * on a VMAC (both are set up once, at start).
+   */
+  #canWait(m: VrrpInstanceModel): boolean {
+    if (this.#model.global.doc.dynamic_interfaces === undefined || m.doc.use_vmac !== undefined) return false;
+    return !Object.values(this.#model.vrrp_sync_group).some((g) => ((g.group as string[] | undefined) ?? []).includes(m.name));
+  }
+
+  /** Interface `ifname` appeared: the instances waiting for it start now. */
+  #adoptWaiting(ifname: string): void {
+    const ready = [...this.#waiting.values()].filter((m) => m.interface === ifname);
+    if (!ready.length || this.#stopped) return;
+    const addrs = this.#host.addresses();
+    const started: Runner[] = [];
+    for (const m of ready) {
+      this.#waiting.delete(m.name);
+      const r = this.#makeRunner(m, addrs);
+      if (!r) continue;
+      this.#log.info(`(${m.name}) interface ${ifname} appeared - starting`);
+      this.#runners.push(r);
+      this.#byName.set(m.name, r);
+      started.push(r);
+    }
+    if (started.length) this.#startRunners(started, this.#host.now());
+  }
+
   /** Builds the sync groups over the current runners (keepalived's rules; warnings logged). */
   #buildGroups(): void {
     this.#byName = new Map(this.#runners.map((r) => [r.model.name, r]));
@@ -237,6 +266,7 @@ export class VrrpRuntime {
   reload(model: Model): ReloadSummary {
     const now = this.#host.now();
     const addrs = this.#host.addresses();
+    this.#waiting.clear(); // the new model decides who waits
     const oldGroups = JSON.stringify(this.#model.vrrp_sync_group);
     const groupsChanged = oldGroups !== JSON.stringify(model.vrrp_sync_group);
     const oldByKey = new Map(this.#runners.map((r) => [this.#matchKey(r.model, addrs), r]));
@@ -411,7 +441,10 @@ export class VrrpRuntime {
     }
     const link = this.#links.get(ifname);
     if (!link) {
-      this.#log.error(`(${m.name}) interface ${ifname} does not exist - instance ignored`);
+      if (this.#canWait(m)) {
+        this.#waiting.set(m.name, m);
+        this.#log.info(`(${m.name}) interface ${ifname} does not exist yet - waiting for it (dynamic_interfaces)`);
+      } else this.#log.error(`(${m.name}) interface ${ifname} does not exist - instance ignored`);
       return undefined;
     }
     const src = m.mcast_src_ip ?? this.#sourceAddress(link.ifindex, m.family, addrs, m);
@@ -678,6 +711,7 @@ export class VrrpRuntime {
     if (ev.kind === "rule") this.#stepDown(this.#net.ruleRemoved(ev.rule));
     if (ev.kind === "address") {
       this.#addressChanged(ev.addr.address, ev.deleted);
+      if (!ev.deleted) this.#sourceAppeared(ev.addr);
       if (ev.deleted) {
         this.#vipRemoved(ev.addr);
         this.#net.addressRemoved(ev.addr);
@@ -709,6 +743,24 @@ export class VrrpRuntime {
       this.#log.info(`(${r.model.name}) virtual address ${v.text} was removed from ${v.ifname} by someone else: leaving MASTER`);
       r.installed = r.installed.filter((i) => i !== v);
       this.#exec(r, (f, now) => f.forceBackup(now, "address-removed"), (g, now, name) => g.stepDown(now, name));
+    }
+  }
+
+  /**
+   * An address was added: a multicast instance that had no source address on its interface
+   * (an interface that just appeared, or was configured late) takes it and leaves FAULT.
+   */
+  #sourceAppeared(addr: HostAddress): void {
+    for (const r of this.#runners) {
+      if (r.src || r.rx.unicast || r.model.mcast_src_ip || addr.family !== r.model.family) continue;
+      const link = this.#links.get(r.model.interface ?? "");
+      if (!link || link.ifindex !== addr.ifindex) continue;
+      const src = this.#sourceAddress(link.ifindex, r.model.family, this.#host.addresses(), r.model);
+      if (!src) continue;
+      r.src = src;
+      this.#log.info(`(${r.model.name}) source address ${src} on ${link.name}`);
+      this.#apply(r, r.fsm.reconfigure(this.#host.now(), { ...r.fsm.params, sourceAddress: src }));
+      this.#setFault(r, "no source address", false);
     }
   }
 
@@ -746,7 +798,9 @@ export class VrrpRuntime {
 
   #linkChanged(link: HostLink, deleted = false): void {
     const prev = this.#links.get(link.name);
-    this.#links.set(link.name, link);
+    if (deleted) this.#links.delete(link.name);
+    else this.#links.set(link.name, link);
+    if (!deleted && !prev) this.#adoptWaiting(link.name);
     const up = link.up && !deleted;
     this.#opts.trackers?.linkChanged(link.name, up);
     if (prev && prev.up === up) return;

@@ -346,6 +346,24 @@ describe.skipIf(!ROOT)("issue 4 sync groups, unicast, VMAC, routes, FIFO, email 
     }
   }, 30_000);
 
+  test.concurrent("dynamic_interfaces: an instance on an interface created after start waits for it, then elects and adds its VIP", async () => {
+    const e = new TestEnv(createLab({ purpose: "vcdyn", nodes: ["a", "b"], v4: "192.0.2.0/24" }));
+    try {
+      const A = e.vipd("a", globals("dy", ["dynamic_interfaces"]) + inst({ ifname: "eth1", priority: 200, vip: "198.51.100.100/24 dev eth1" }));
+      await A.waitLine(/\(VI_1\) interface eth1 does not exist yet - waiting for it \(dynamic_interfaces\)/, WAIT_MS);
+      expect((await A.status()).instances).toEqual([]);
+      // the interface arrives (created, addressed, up), as a VLAN or tunnel configured after boot would
+      addVeth(e.ns("a"), "eth1", e.ns("b"), "eth1", "198.51.100.1/24", "198.51.100.2/24");
+      await A.waitLine(/\(VI_1\) interface eth1 appeared - starting/, WAIT_MS);
+      await waitStatus(A, "MASTER", WAIT_MS);
+      await waitFor(() => hasAddress(e.ns("a"), "198.51.100.100"), WAIT_MS, "the VIP on eth1");
+      const problems = A.problemLines().filter((l) => /ERROR|WARNING|cannot/i.test(l));
+      expect(problems).toEqual([]);
+    } finally {
+      await e.close();
+    }
+  }, 30_000);
+
   test.concurrent("unicast across two L2 segments joined by a routing namespace: election, failover, preemption; no multicast", async () => {
     // a — r on 192.0.2.0/24, r — b on 198.51.100.0/24; r forwards.
     const e1 = new TestEnv(createLab({ purpose: "vcuni1", nodes: ["a", "r"], v4: "192.0.2.0/24" }));

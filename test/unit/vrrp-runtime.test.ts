@@ -491,6 +491,46 @@ ${conf(150)}`;
   });
 });
 
+describe("dynamic_interfaces", () => {
+  const text = (dyn: boolean) => `${dyn ? "global_defs {\n  dynamic_interfaces\n}\n" : ""}${conf(150).replace("interface eth0", "interface eth1")}`;
+
+  test("an instance whose interface does not exist yet waits for it and starts when it appears", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const a = node("a", "192.0.2.1", text(true), clock, seg);
+    a.rt.start();
+    clock.advance(1000);
+    expect(a.rt.status().instances).toEqual([]);
+    expect(a.log.lines).toContain("(VI_1) interface eth1 does not exist yet - waiting for it (dynamic_interfaces)");
+    a.host.addLink("eth1");
+    const eth1 = a.host.links().find((l) => l.name === "eth1")!;
+    a.host.emit({ kind: "link", link: eth1, deleted: false });
+    expect(a.log.lines).toContain("(VI_1) interface eth1 appeared - starting");
+    clock.advance(1000);
+    // a new interface has no address yet: FAULT (no source) until one is configured
+    expect(a.state()).toBe("FAULT");
+    const addr = { ifindex: eth1.ifindex, family: "inet" as const, address: "192.0.2.1", prefixlen: 24, secondary: false, scope: 0 };
+    a.host.addressTable.push(addr);
+    a.host.emit({ kind: "address", addr, deleted: false });
+    expect(a.log.lines).toContain("(VI_1) source address 192.0.2.1 on eth1");
+    clock.advance(2000);
+    expect(a.state()).toBe("MASTER");
+    expect(a.host.has("192.0.2.100")).toBe(true);
+  });
+
+  test("without dynamic_interfaces the instance is ignored, as keepalived", () => {
+    const clock = new FakeClock();
+    const seg = new FakeSegment(clock);
+    const a = node("a", "192.0.2.1", text(false), clock, seg);
+    a.rt.start();
+    a.host.addLink("eth1");
+    a.host.emit({ kind: "link", link: a.host.links().find((l) => l.name === "eth1")!, deleted: false });
+    clock.advance(2000);
+    expect(a.rt.status().instances).toEqual([]);
+    expect(a.log.lines).toContain("E (VI_1) interface eth1 does not exist - instance ignored");
+  });
+});
+
 describe("vrrp_delay_after_boot", () => {
   test("holds instances until that long after boot (the fake host booted 1 s before the test)", () => {
     const clock = new FakeClock();

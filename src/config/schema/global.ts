@@ -38,7 +38,7 @@ export const globalDefs: BlockSpec = {
     shutdown_script_timeout: kw(integer(1, 1000), "shutdown_script timeout (s)", { default: 10 }),
     max_auto_priority: kw(record([{ name: "priority", scalar: int(-1, 99), optional: true }], { syntax: "[-1..99]" }), "auto realtime escalation", { status: "ignored", note: TUNING }),
     min_auto_priority_delay: kw(integer(1, 2147483647), "auto realtime escalation delay (µs)", { status: "ignored", note: TUNING }),
-    dynamic_interfaces: kw(record([{ name: "allow_if_changes", option: "allow_if_changes", flag: true }], { syntax: "[allow_if_changes]" }), "allow interfaces that do not exist yet", { status: "not-implemented" }),
+    dynamic_interfaces: kw(record([{ name: "allow_if_changes", option: "allow_if_changes", flag: true }], { syntax: "[allow_if_changes]" }), "instances whose interface does not exist yet wait for it and start when it appears (not sync group members or VMAC instances; allow_if_changes: a recreated interface is not followed, see the warning)"),
     default_interface: kw(one(ifname()), "interface for static addresses and routes without dev", { default: "eth0" }),
     disable_local_igmp: kw(flag(), "no IGMP reports for link-local groups while running (net.ipv4.igmp_link_local_mcast_reports 0, restored at stop; a reload cannot change it)"),
     v3_checksum_as_v2: kw(flag(), "VRRPv3 IPv4 checksum without pseudo-header (RFC 9568 reading)"),
