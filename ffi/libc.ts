@@ -15,6 +15,9 @@ const lib = dlopen(LIBC, {
   setsockopt: { args: [T.i32, T.i32, T.i32, T.ptr, T.u32], returns: T.i32 },
   getsockopt: { args: [T.i32, T.i32, T.i32, T.ptr, T.ptr], returns: T.i32 },
   bind: { args: [T.i32, T.ptr, T.u32], returns: T.i32 },
+  connect: { args: [T.i32, T.ptr, T.u32], returns: T.i32 },
+  send: { args: [T.i32, T.ptr, T.u64, T.i32], returns: T.i64_fast },
+  recv: { args: [T.i32, T.ptr, T.u64, T.i32], returns: T.i64_fast },
   getsockname: { args: [T.i32, T.ptr, T.ptr], returns: T.i32 },
   sendto: { args: [T.i32, T.ptr, T.u64, T.i32, T.ptr, T.u32], returns: T.i64_fast },
   sendmsg: { args: [T.i32, T.ptr, T.i32], returns: T.i64_fast },
@@ -39,6 +42,15 @@ const lib = dlopen(LIBC, {
 // so two bindings of the same symbol are safe.
 const fcntlIntLib = dlopen(LIBC, { fcntl: { args: [T.i32, T.i32, T.i32], returns: T.i32 } }).symbols;
 const fcntlPtrLib = dlopen(LIBC, { fcntl: { args: [T.i32, T.i32, T.ptr], returns: T.i32 } }).symbols;
+
+/**
+ * The bare symbols, returning -1 and leaving errno set, for callers that treat a failure as a
+ * result rather than an error (a refused checker connect); everyone else uses the wrappers below.
+ */
+export const raw = {
+  socket: lib.socket, setsockopt: lib.setsockopt, getsockopt: lib.getsockopt, bind: lib.bind, connect: lib.connect,
+  send: lib.send, recv: lib.recv, close: lib.close, fcntlInt: fcntlIntLib.fcntl, fcntlPtr: fcntlPtrLib.fcntl,
+};
 
 // ---------------------------------------------------------------------------------------
 // Constants (asm-generic values, identical on x86_64 and aarch64)

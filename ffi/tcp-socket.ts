@@ -10,24 +10,13 @@
  * `open` fires at once, whatever the connect's fate — measured), and `new net.Socket({ fd })`
  * never reads (ERR_SOCKET_CLOSED), so a connected fd is handed to `Bun.connect({ fd })` instead.
  */
-import { dlopen, FFIType as T } from "bun:ffi";
 import {
   AF_INET, AF_INET6, F_OWNER_TID, F_SETFL, F_SETOWN_EX, O_ASYNC, O_NONBLOCK, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOL_SOCKET,
-  SO_BINDTODEVICE, alloc, cstr, errno, errnoName, gettid, ifNameToIndex, pollRaw, sockaddrIn, sockaddrIn6, view,
+  SO_BINDTODEVICE, alloc, cstr, errno, errnoName, gettid, ifNameToIndex, pollRaw, raw, sockaddrIn, sockaddrIn6, view,
 } from "./libc.ts";
 
-const lib = dlopen("libc.so.6", {
-  socket: { args: [T.i32, T.i32, T.i32], returns: T.i32 },
-  setsockopt: { args: [T.i32, T.i32, T.i32, T.ptr, T.u32], returns: T.i32 },
-  getsockopt: { args: [T.i32, T.i32, T.i32, T.ptr, T.ptr], returns: T.i32 },
-  bind: { args: [T.i32, T.ptr, T.u32], returns: T.i32 },
-  connect: { args: [T.i32, T.ptr, T.u32], returns: T.i32 },
-  send: { args: [T.i32, T.ptr, T.u64, T.i32], returns: T.i64_fast },
-  recv: { args: [T.i32, T.ptr, T.u64, T.i32], returns: T.i64_fast },
-  close: { args: [T.i32], returns: T.i32 },
-}).symbols;
-const fcntlInt = dlopen("libc.so.6", { fcntl: { args: [T.i32, T.i32, T.i32], returns: T.i32 } }).symbols.fcntl;
-const fcntlPtr = dlopen("libc.so.6", { fcntl: { args: [T.i32, T.i32, T.ptr], returns: T.i32 } }).symbols.fcntl;
+const lib = raw;
+const { fcntlInt, fcntlPtr } = raw;
 
 const SOCK_STREAM = 1, SO_ERROR = 4, SO_MARK = 36, IPPROTO_TCP = 6, IPPROTO_UDP = 17;
 const SOL_IP = 0, SOL_IPV6 = 41, IP_RECVERR = 11, IPV6_RECVERR = 25;

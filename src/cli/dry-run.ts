@@ -26,8 +26,7 @@ export async function dryRun(model: Model, path: string, log: Logger): Promise<n
     return 1;
   }
   const host = new PlanningHost(snap);
-  // info lines narrate changes as if made; the plan below says it instead
-  const quiet: Logger = { info() {}, debug() {}, warn: (m) => log.warn(m), error: (m) => log.error(m) };
+  const quiet = quietLogger(log);
   const runtime = new VrrpRuntime(model, host, quiet, { version: versionLine(), configFile: path });
   runtime.start();
   const out = [`# vipd run --dry-run: what starting with ${path} would change (nothing was changed)`];
@@ -36,6 +35,11 @@ export async function dryRun(model: Model, path: string, log: Logger): Promise<n
   out.push(...masterPlan(model));
   process.stdout.write(`${out.join("\n")}\n`);
   return 0;
+}
+
+/** Warnings and errors only: the daemon's info lines narrate changes as if made; the plan says them instead. */
+function quietLogger(log: Logger): Logger {
+  return { info() {}, debug() {}, warn: (m) => log.warn(m), error: (m) => log.error(m) };
 }
 
 /** The planned changes in order, one line each (nft scripts indented under theirs). */
@@ -54,7 +58,7 @@ function ipvsPlan(model: Model, snap: HostSnapshot, log: Logger): string[] {
   const read = readIpvs();
   const out = [read.ok ? "# IPVS (compared with the kernel's table):" : `# IPVS (${read.why}; planned against an empty table):`];
   const planning = new PlanningIpvs(read.ok ? read.snap : emptyIpvs());
-  const quiet: Logger = { info() {}, debug() {}, warn: (m) => log.warn(m), error: (m) => log.error(m) };
+  const quiet = quietLogger(log);
   // nftables_ipvs: the marking table vipd would write, recorded instead of run
   const nftScripts: string[] = [];
   const nft = { available: new Nft({ warn: () => {} }).available, apply: async (script: string) => (nftScripts.push(script), { ok: true as const }) };

@@ -280,12 +280,7 @@ export class NetConfig {
     if (this.#stopped || !this.#started) return;
     for (const a of this.#installedStatic.addresses) {
       if (a.noTrack || a.ifname !== ifname) continue;
-      try {
-        this.#host.addAddress(a.spec);
-        this.#log.info(`Restoring deleted static address ${a.text}`);
-      } catch (e) {
-        if ((e as { code?: string }).code !== "EEXIST") this.#log.error(`static_ipaddress: cannot reinstate ${a.text}: ${(e as Error).message}`);
-      }
+      this.#reinstateAddress(a, `Restoring deleted static address ${a.text}`);
     }
     const routes = this.#installedStatic.routes.filter((r) => !r.noTrack && r.dev === ifname);
     if (routes.length) this.#routes("static_routes", routes, "add");
@@ -300,9 +295,14 @@ export class NetConfig {
     const address = canonicalIp(addr.address) ?? addr.address;
     const a = this.#installedStatic.addresses.find((x) => x.spec.ifindex === addr.ifindex && x.spec.prefixlen === addr.prefixlen && (canonicalIp(x.spec.address) ?? x.spec.address) === address);
     if (!a || a.noTrack) return;
+    this.#reinstateAddress(a, `static_ipaddress ${a.text} was removed by someone else: reinstated`);
+  }
+
+  /** Adds a static address back; logs `done` when it was added (already there: nothing to say). */
+  #reinstateAddress(a: { spec: HostAddressSpec; text: string }, done: string): void {
     try {
       this.#host.addAddress(a.spec);
-      this.#log.info(`static_ipaddress ${a.text} was removed by someone else: reinstated`);
+      this.#log.info(done);
     } catch (e) {
       if ((e as { code?: string }).code !== "EEXIST") this.#log.error(`static_ipaddress: cannot reinstate ${a.text}: ${(e as Error).message}`);
     }

@@ -725,8 +725,13 @@ export class VrrpRuntime {
       const r = this.#byName.get(name);
       if (!r || r.fsm.state !== VrrpState.MASTER) continue;
       this.#log.info(`(${name}) leaving MASTER: a new election re-installs its routes and rules`);
-      this.#exec(r, (f, now) => f.forceBackup(now, "address-removed"), (g, now, n) => g.stepDown(now, n));
+      this.#leaveMaster(r);
     }
+  }
+
+  /** keepalived's set_vrrp_backup: a MASTER steps down (its sync group follows) so an election runs. */
+  #leaveMaster(r: Runner): void {
+    this.#exec(r, (f, now) => f.forceBackup(now, "address-removed"), (g, now, n) => g.stepDown(now, n));
   }
 
   /**
@@ -742,7 +747,7 @@ export class VrrpRuntime {
       if (!v || v.noTrack) continue;
       this.#log.info(`(${r.model.name}) virtual address ${v.text} was removed from ${v.ifname} by someone else: leaving MASTER`);
       r.installed = r.installed.filter((i) => i !== v);
-      this.#exec(r, (f, now) => f.forceBackup(now, "address-removed"), (g, now, name) => g.stepDown(now, name));
+      this.#leaveMaster(r);
     }
   }
 
@@ -751,11 +756,12 @@ export class VrrpRuntime {
    * (an interface that just appeared, or was configured late) takes it and leaves FAULT.
    */
   #sourceAppeared(addr: HostAddress): void {
+    let addrs: HostAddress[] | undefined; // one dump, only if some instance needs it
     for (const r of this.#runners) {
       if (r.src || r.rx.unicast || r.model.mcast_src_ip || addr.family !== r.model.family) continue;
       const link = this.#links.get(r.model.interface ?? "");
       if (!link || link.ifindex !== addr.ifindex) continue;
-      const src = this.#sourceAddress(link.ifindex, r.model.family, this.#host.addresses(), r.model);
+      const src = this.#sourceAddress(link.ifindex, r.model.family, (addrs ??= this.#host.addresses()), r.model);
       if (!src) continue;
       r.src = src;
       this.#log.info(`(${r.model.name}) source address ${src} on ${link.name}`);
